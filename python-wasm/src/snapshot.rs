@@ -1,0 +1,247 @@
+//! The pre-initialized snapshot: the interpreter started, the preload list imported and a few
+//! typical first calls made, then frozen with wasmtime-wizer so that every fresh instance starts
+//! from there in well under a millisecond.
+//!
+//! The snapshot also defines a small host-helper module, `_start`, that every fresh execution
+//! calls: it reseeds `random` and numpy's global generator (a snapshot would otherwise replay the
+//! same random numbers in every instance), then runs the user's code as `__main__`.
+
+use std::path::Path;
+
+use wasmtime::{Config, Engine, Instance, Linker, Module, OptLevel, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wizer::{WasmtimeWizer, Wizer};
+
+use crate::progress::Progress;
+use crate::{Error, guest};
+
+/// Modules imported before the snapshot is taken, unless the user chooses others.
+pub const DEFAULT_PRELOAD: [&str; 7] = [
+    "math",
+    "fractions",
+    "itertools",
+    "collections",
+    "re",
+    "numpy",
+    "sympy",
+];
+
+/// The helper module's name inside the guest.
+pub const HELPER_MODULE: &str = "_start";
+
+/// The helper module's source. Its frames carry the file name `<start>`, which the exception
+/// hook strips so a traceback starts at the user's code.
+pub const HELPER_SOURCE: &str = r#"
+import sys, random, traceback
+_main = sys.modules['__main__']
+
+def reseed(seed):
+    random.seed(seed)
+    np = sys.modules.get('numpy')
+    if np is not None:
+        np.random.seed(seed & 0xFFFFFFFF)
+
+def run(seed, src):
+    reseed(seed)
+    exec(compile(src, '<string>', 'exec'), _main.__dict__)
+
+def excepthook(etype, value, tb):
+    start = tb
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == '<start>':
+            start = tb.tb_next
+        tb = tb.tb_next
+    traceback.print_exception(etype, value, start)
+"#;
+
+/// What goes into a snapshot. Changing any field builds (and caches) a different snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SnapshotSpec {
+    /// Modules imported before the snapshot (default [`DEFAULT_PRELOAD`]).
+    pub preload: Vec<String>,
+    /// Whether to run typical first calls (numpy `det`, sympy `factorint`/`integrate`) so that a
+    /// user's first call does not pay for lazy initialization.
+    pub warm_up: bool,
+}
+
+impl Default for SnapshotSpec {
+    fn default() -> Self {
+        SnapshotSpec {
+            preload: DEFAULT_PRELOAD.iter().map(|s| s.to_string()).collect(),
+            warm_up: true,
+        }
+    }
+}
+
+impl SnapshotSpec {
+    /// A key naming this spec's snapshot in the cache.
+    pub fn cache_key(&self) -> String {
+        let steps = self.steps().join("\n---\n");
+        format!("snapshot v1 wizer 48.0.8\n{steps}")
+    }
+
+    /// The Python sources run, in order, before the snapshot is taken.
+    fn steps(&self) -> Vec<String> {
+        let mut steps = Vec::new();
+        steps.push(format!(
+            "import sys as _s, types as _t\n_m = _t.ModuleType({name:?})\n_m.__file__ = '<start>'\n\
+             exec(compile({src}, '<start>', 'exec'), _m.__dict__)\n_s.modules[{name:?}] = _m\n\
+             _s.excepthook = _m.excepthook\ndel _s, _t, _m",
+            name = HELPER_MODULE,
+            src = guest::python_str_literal(HELPER_SOURCE),
+        ));
+        for module in &self.preload {
+            steps.push(format!("__import__({module:?})"));
+        }
+        if self.warm_up {
+            let has = |m: &str| self.preload.iter().any(|p| p == m);
+            if has("numpy") {
+                steps.push(
+                    "def _w():\n    import numpy as np\n    a = np.arange(9.0).reshape(3, 3) + np.eye(3)\n    \
+                     np.linalg.det(a); np.linalg.inv(a); a @ a; np.random.rand(3).sum()\n    \
+                     repr(np.float64(1.5)); str(a)\n_w(); del _w"
+                        .into(),
+                );
+            }
+            if has("sympy") {
+                steps.push(
+                    "def _w():\n    import sympy as sp\n    x = sp.Symbol('x')\n    \
+                     sp.factorint(2**64 - 1); sp.integrate(x**2 * sp.sin(x), x)\n    \
+                     sp.simplify((x**2 - 1)/(x - 1)); sp.solve(x**2 - 2, x); sp.isprime(97)\n    \
+                     str(sp.Rational(1, 3) + x)\n_w(); del _w"
+                        .into(),
+                );
+            }
+        }
+        // Leave `__main__` as a fresh interpreter has it: the preloads stay in `sys.modules`
+        // but no names from the set-up linger in the user's namespace.
+        steps.push(
+            "def _clean(g=globals()):\n    for n in list(g):\n        \
+             if not (n.startswith('__') and n.endswith('__')):\n            del g[n]\n\
+             import gc\ngc.collect()\n_clean()"
+                .into(),
+        );
+        steps
+    }
+}
+
+struct BuildState {
+    wasi: WasiP1Ctx,
+}
+
+/// Builds the snapshot of `python.wasm` described by `spec`, returning the new module's bytes.
+///
+/// Runs on its own thread with a large stack: the interpreter's start-up recurses deeply and
+/// synchronous wasm calls use the caller's stack.
+pub(crate) fn build(
+    wasm: &[u8],
+    stdlib_dir: &Path,
+    spec: &SnapshotSpec,
+    progress: &Progress,
+) -> Result<Vec<u8>, Error> {
+    let mut wizer = Wizer::new();
+    wizer.init_func("wizer.initialize");
+    let (cx, instrumented) = wizer
+        .instrument(wasm)
+        .map_err(|e| Error::wasm("preparing the runtime for a snapshot", e))?;
+
+    let mut config = Config::new();
+    config
+        .wasm_exceptions(true)
+        .max_wasm_stack(8 << 20)
+        .async_stack_size(16 << 20)
+        // This module runs once, for about a second: compile it fast rather than well.
+        .cranelift_opt_level(OptLevel::None);
+    let engine = Engine::new(&config).map_err(|e| Error::wasm("creating an engine", e))?;
+    let step = progress.spinner(
+        "compiling the runtime for its snapshot (once; ~40 s and ~2 GB of memory on 2 cores)",
+    );
+    let module = Module::new(&engine, &instrumented)
+        .map_err(|e| Error::wasm("compiling the runtime for its snapshot", e))?;
+    drop(instrumented);
+    step.finish();
+
+    let step = progress.spinner(&format!(
+        "starting Python and importing {} for the snapshot",
+        spec.preload.join(", ")
+    ));
+    let scratch = tempfile::tempdir().map_err(|e| Error::io("cannot create", "a temp dir", e))?;
+    let stdout = MemoryOutputPipe::new(1 << 20);
+    let stderr = MemoryOutputPipe::new(1 << 20);
+    let wasi = guest::wasi_builder(stdlib_dir, scratch.path())?
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .build_p1();
+    let mut linker: Linker<BuildState> = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut BuildState| &mut s.wasi)
+        .and_then(|()| guest::add_host_stub(&mut linker))
+        .map_err(|e| Error::wasm("linking WASI", e))?;
+    let mut store = Store::new(&engine, BuildState { wasi });
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .map_err(|e| Error::wasm("instantiating the runtime", e))?;
+    for init in ["_initialize", "wizer.initialize"] {
+        instance
+            .get_typed_func::<(), ()>(&mut store, init)
+            .and_then(|f| f.call(&mut store, ()))
+            .map_err(|e| Error::wasm("initializing the interpreter", e))?;
+    }
+    for source in spec.steps() {
+        let status = turn(&mut store, &instance, &source)?;
+        if status != 0 {
+            let err = String::from_utf8_lossy(&stderr.contents()).into_owned();
+            return Err(Error::SnapshotStep {
+                step: format!("{source}\n{err}"),
+                status,
+            });
+        }
+    }
+    step.finish();
+
+    let step = progress.spinner("writing the snapshot");
+    let snapshot = block_on(wizer.snapshot(
+        &cx,
+        &mut WasmtimeWizer {
+            store: &mut store,
+            instance,
+        },
+    ))
+    .map_err(|e| Error::wasm("taking the snapshot", e))?;
+    step.finish();
+    Ok(snapshot)
+}
+
+/// Runs one `turn` in the build instance.
+fn turn(store: &mut Store<BuildState>, instance: &Instance, source: &str) -> Result<i32, Error> {
+    let alloc = instance
+        .get_typed_func::<i32, i32>(&mut *store, "host_alloc")
+        .map_err(|e| Error::wasm("finding host_alloc", e))?;
+    let turn = instance
+        .get_typed_func::<(i32, i32), i32>(&mut *store, "turn")
+        .map_err(|e| Error::wasm("finding turn", e))?;
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| Error::wasm("finding memory", "the runtime exports no memory"))?;
+    let len = i32::try_from(source.len()).map_err(|_| Error::wasm("turn", "source too long"))?;
+    let ptr = alloc
+        .call(&mut *store, len)
+        .map_err(|e| Error::wasm("allocating in the guest", e))?;
+    memory
+        .write(&mut *store, ptr as u32 as usize, source.as_bytes())
+        .map_err(|e| Error::wasm("writing to guest memory", e))?;
+    turn.call(&mut *store, (ptr, len))
+        .map_err(|e| Error::wasm("running a set-up turn", e))
+}
+
+/// Polls a future that never waits on I/O (wizer's snapshot only reads memory) to completion.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
+}

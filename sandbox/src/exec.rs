@@ -1,0 +1,224 @@
+//! [`Sandbox`]: built once, shared by threads; each [`Sandbox::exec`] runs code in a brand-new
+//! interpreter started from the pre-initialized snapshot.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use python_wasm::{Runtime, RuntimeOptions};
+use wasmtime::{Engine, InstancePre, Linker};
+
+use crate::engine::{self, EngineSettings, EpochTicker};
+use crate::instance::{Guest, HostState, TurnBudget};
+use crate::{Error, Limits, MAX_CODE_BYTES, MAX_STDIN_BYTES, Outcome};
+
+/// How a [`Sandbox`] is built.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Where the runtime comes from, where it is cached, what the snapshot preloads.
+    pub runtime: RuntimeOptions,
+    /// Instances (executions in flight plus open sessions) that may live at once. Default 1000.
+    pub max_instances: u32,
+    /// Bytes of each pooled memory slot kept resident between uses: faster reuse, more idle
+    /// memory. Default 0.
+    pub memory_keep_resident_bytes: usize,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            runtime: RuntimeOptions::default(),
+            max_instances: engine::DEFAULT_MAX_INSTANCES,
+            memory_keep_resident_bytes: 0,
+        }
+    }
+}
+
+/// An engine with the snapshot compiled for it and instantiation prepared.
+pub(crate) struct Flavor {
+    pub engine: Engine,
+    pub pre: InstancePre<HostState>,
+    pub metered: bool,
+    _ticker: EpochTicker,
+}
+
+pub(crate) struct Inner {
+    pub runtime: Runtime,
+    pub fast: Arc<Flavor>,
+    metered: Mutex<Option<Arc<Flavor>>>,
+    options: SandboxOptions,
+}
+
+/// A Python sandbox: build once, share across threads, run code with [`Sandbox::exec`].
+///
+/// ```no_run
+/// let sandbox = sandbox::Sandbox::new(Default::default())?;
+/// let outcome = sandbox.exec("print(6 * 7)", &Default::default())?;
+/// assert_eq!(outcome.stdout, "42\n");
+/// # Ok::<(), sandbox::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Sandbox {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("cache", &self.inner.runtime.cache().root())
+            .finish_non_exhaustive()
+    }
+}
+
+fn build_flavor(runtime: &Runtime, options: &SandboxOptions, fuel: bool) -> Result<Flavor, Error> {
+    let engine = engine::build(EngineSettings {
+        fuel,
+        max_instances: options.max_instances,
+        memory_keep_resident_bytes: options.memory_keep_resident_bytes,
+    })?;
+    let compiled = runtime.snapshot_module(&engine)?;
+    let mut linker: Linker<HostState> = Linker::new(&engine);
+    python_wasm::guest::add_to_linker_async(&mut linker, HostState::wasi)
+        .map_err(|e| Error::engine("linking WASI", e))?;
+    let pre = linker
+        .instantiate_pre(&compiled.module)
+        .map_err(|e| Error::engine("preparing instantiation", e))?;
+    let ticker = EpochTicker::start(&engine)?;
+    Ok(Flavor {
+        engine,
+        pre,
+        metered: fuel,
+        _ticker: ticker,
+    })
+}
+
+impl Sandbox {
+    /// Builds a sandbox: obtains the runtime and its snapshot (downloading and compiling them on
+    /// first use, ~2 minutes once; a few milliseconds later), and prepares instantiation.
+    ///
+    /// # Errors
+    /// [`Error::Runtime`] when the runtime cannot be obtained, verified or compiled.
+    pub fn new(options: SandboxOptions) -> Result<Self, Error> {
+        let runtime = Runtime::prepare(options.runtime.clone())?;
+        let fast = Arc::new(build_flavor(&runtime, &options, false)?);
+        Ok(Sandbox {
+            inner: Arc::new(Inner {
+                runtime,
+                fast,
+                metered: Mutex::new(None),
+                options,
+            }),
+        })
+    }
+
+    /// The cache folder in use.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.inner.runtime.cache().root().to_path_buf()
+    }
+
+    /// The flavor for `limits`: the metered engine when a fuel budget is set.
+    pub(crate) fn flavor(&self, fuel: bool) -> Result<Arc<Flavor>, Error> {
+        if !fuel {
+            return Ok(self.inner.fast.clone());
+        }
+        let mut slot = self
+            .inner
+            .metered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = slot.as_ref() {
+            return Ok(f.clone());
+        }
+        let built = Arc::new(build_flavor(&self.inner.runtime, &self.inner.options, true)?);
+        *slot = Some(built.clone());
+        Ok(built)
+    }
+
+    /// Prepares the metered (fuel) engine now rather than on the first call with a fuel budget.
+    ///
+    /// # Errors
+    /// As [`Sandbox::new`].
+    pub fn prepare_fuel(&self) -> Result<(), Error> {
+        self.flavor(true).map(drop)
+    }
+
+    pub(crate) fn new_guest(&self, limits: &Limits) -> Result<Guest, Error> {
+        validate(limits)?;
+        let flavor = self.flavor(limits.fuel.is_some())?;
+        Guest::new(
+            &flavor.engine,
+            &flavor.pre,
+            self.inner.runtime.stdlib_dir(),
+            limits.memory_bytes,
+            &limits.stdin,
+            flavor.metered,
+        )
+    }
+
+    /// Runs `code` as a fresh program (like `python -c`) in a brand-new interpreter.
+    ///
+    /// Nothing leaks between calls: each starts from the snapshot with its own memory, an empty
+    /// scratch folder and freshly seeded random generators.
+    ///
+    /// # Errors
+    /// Only for host failures or invalid requests (code over [`MAX_CODE_BYTES`]); whatever the
+    /// guest does is in the [`Outcome`].
+    pub fn exec(&self, code: &str, limits: &Limits) -> Result<Outcome, Error> {
+        check_code(code)?;
+        let mut guest = self.new_guest(limits)?;
+        let seed = match limits.seed {
+            Some(seed) => seed,
+            None => fresh_seed()?,
+        };
+        let source = format!(
+            "__import__('_start').run({seed}, {})",
+            python_wasm::guest::python_str_literal(code)
+        );
+        let (outcome, _alive) = guest.turn(&source, &budget(limits))?;
+        Ok(outcome)
+    }
+}
+
+impl HostState {
+    fn wasi(&mut self) -> &mut wasmtime_wasi::p1::WasiP1Ctx {
+        self.wasi_mut()
+    }
+}
+
+pub(crate) fn budget(limits: &Limits) -> TurnBudget {
+    TurnBudget {
+        wall_time: limits.wall_time,
+        fuel: limits.fuel,
+        stdout_bytes: limits.stdout_bytes,
+        stderr_bytes: limits.stderr_bytes,
+    }
+}
+
+pub(crate) fn check_code(code: &str) -> Result<(), Error> {
+    if code.len() > MAX_CODE_BYTES {
+        return Err(Error::Invalid(format!(
+            "code is {} bytes; the limit is {MAX_CODE_BYTES}",
+            code.len()
+        )));
+    }
+    Ok(())
+}
+
+fn validate(limits: &Limits) -> Result<(), Error> {
+    if limits.stdin.len() > MAX_STDIN_BYTES {
+        return Err(Error::Invalid(format!(
+            "stdin is {} bytes; the limit is {MAX_STDIN_BYTES}",
+            limits.stdin.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A seed from host entropy for `random` and numpy.
+pub(crate) fn fresh_seed() -> Result<u64, Error> {
+    let mut buf = [0u8; 8];
+    getrandom::fill(&mut buf).map_err(|e| Error::Io {
+        action: "drawing a random seed",
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(u64::from_le_bytes(buf))
+}

@@ -1,0 +1,130 @@
+//! [`Limits`]: what one execution may use. Each limit is independent; each has a default.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Default wall-time limit: 10 s.
+pub const DEFAULT_WALL_TIME: Duration = Duration::from_secs(10);
+/// Default linear-memory cap: 512 MiB.
+pub const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
+/// Default cap on each of stdout and stderr: 1 MiB.
+pub const DEFAULT_OUTPUT_BYTES: usize = 1 << 20;
+/// The most memory any guest may have: wasm32's whole address space (4 GiB).
+pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
+/// The largest code accepted for one execution or turn: 4 MiB.
+pub const MAX_CODE_BYTES: usize = 4 << 20;
+/// The largest stdin accepted for one execution: 64 MiB.
+pub const MAX_STDIN_BYTES: usize = 64 << 20;
+
+/// What one execution may use.
+///
+/// ```
+/// use std::time::Duration;
+/// let limits = sandbox::Limits { wall_time: Duration::from_secs(2), ..Default::default() };
+/// assert_eq!(limits.memory_bytes, sandbox::DEFAULT_MEMORY_BYTES);
+/// assert!(limits.fuel.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Wall-clock time for the call, enforced by epoch interruption (CPU loops) and by a timer
+    /// (blocking calls such as `time.sleep`). Precision: about 10 ms. Default 10 s.
+    #[serde(with = "duration_ms", rename = "wall_time_ms")]
+    pub wall_time: Duration,
+    /// Deterministic instruction budget (wasmtime fuel). `None` (the default) means unmetered,
+    /// which is faster: metering costs 0-5% on short calls and ~20% on compute-heavy ones, and
+    /// its first use compiles a second copy of the runtime (~40 s, cached).
+    pub fuel: Option<u64>,
+    /// Cap on the guest's linear memory in bytes; growth past it fails, which Python reports
+    /// as `MemoryError`. Default 512 MiB, at most [`MAX_MEMORY_BYTES`].
+    pub memory_bytes: u64,
+    /// Bytes of stdout kept; the rest is dropped and `stdout_truncated` set. Default 1 MiB.
+    pub stdout_bytes: usize,
+    /// Bytes of stderr kept; the rest is dropped and `stderr_truncated` set. Default 1 MiB.
+    pub stderr_bytes: usize,
+    /// What the guest reads from stdin (default: nothing, i.e. end of file at once). At most
+    /// [`MAX_STDIN_BYTES`].
+    pub stdin: String,
+    /// Seed for `random` and numpy's global generator; `None` (default) draws a fresh one from
+    /// host entropy per call. Set it to replay a run exactly.
+    pub seed: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            wall_time: DEFAULT_WALL_TIME,
+            fuel: None,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            stdout_bytes: DEFAULT_OUTPUT_BYTES,
+            stderr_bytes: DEFAULT_OUTPUT_BYTES,
+            stdin: String::new(),
+            seed: None,
+        }
+    }
+}
+
+impl Limits {
+    /// Lowers every limit to at most the matching one in `ceiling` (a server's maximums).
+    ///
+    /// A missing fuel budget stays missing only if the ceiling has none either.
+    pub fn clamp_to(&mut self, ceiling: &Limits) {
+        self.wall_time = self.wall_time.min(ceiling.wall_time);
+        self.memory_bytes = self.memory_bytes.min(ceiling.memory_bytes);
+        self.stdout_bytes = self.stdout_bytes.min(ceiling.stdout_bytes);
+        self.stderr_bytes = self.stderr_bytes.min(ceiling.stderr_bytes);
+        self.fuel = match (self.fuel, ceiling.fuel) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, None) => a,
+            (None, b) => b,
+        };
+    }
+}
+
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clamp_lowers_to_ceiling() {
+        let ceiling = Limits {
+            wall_time: Duration::from_secs(1),
+            fuel: Some(100),
+            ..Limits::default()
+        };
+        let mut asked = Limits {
+            wall_time: Duration::from_secs(3600),
+            memory_bytes: u64::MAX,
+            ..Limits::default()
+        };
+        asked.clamp_to(&ceiling);
+        assert_eq!(asked.wall_time, Duration::from_secs(1));
+        assert_eq!(asked.fuel, Some(100));
+        assert_eq!(asked.memory_bytes, DEFAULT_MEMORY_BYTES);
+    }
+
+    #[test]
+    fn json_round_trip_uses_milliseconds() {
+        let limits: Limits = serde_json::from_str(r#"{"wall_time_ms": 250, "seed": 7}"#).unwrap();
+        assert_eq!(limits.wall_time, Duration::from_millis(250));
+        assert_eq!(limits.seed, Some(7));
+        let back: Limits = serde_json::from_str(&serde_json::to_string(&limits).unwrap()).unwrap();
+        assert_eq!(back, limits);
+        assert!(serde_json::from_str::<Limits>(r#"{"wall_tim": 1}"#).is_err());
+    }
+}

