@@ -82,10 +82,16 @@ pub struct LimitArgs {
 impl LimitArgs {
     pub fn limits(&self) -> Result<Limits> {
         if !(self.timeout.is_finite() && self.timeout > 0.0) {
-            bail!("--timeout must be a positive number of seconds, not {}", self.timeout);
+            bail!(
+                "--timeout must be a positive number of seconds, not {}",
+                self.timeout
+            );
         }
         if self.memory_mib == 0 || self.memory_mib > 4096 {
-            bail!("--memory-mib must be between 1 and 4096, not {}", self.memory_mib);
+            bail!(
+                "--memory-mib must be between 1 and 4096, not {}",
+                self.memory_mib
+            );
         }
         let stdin = match &self.stdin_file {
             Some(path) => read_text(path)?,

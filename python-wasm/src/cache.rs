@@ -157,7 +157,10 @@ mod tests {
         let file = dir.path().join("not-a-dir");
         fs::write(&file, b"x").unwrap();
         let err = CacheDir::open(file.join("cache")).unwrap_err();
-        assert!(err.to_string().contains("cannot create cache folder"), "{err}");
+        assert!(
+            err.to_string().contains("cannot create cache folder"),
+            "{err}"
+        );
     }
 
     #[test]

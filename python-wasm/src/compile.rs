@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use wasmtime::{Engine, Module};
 
+use crate::Error;
 use crate::cache::{CacheDir, sha256_bytes};
 use crate::progress::Progress;
-use crate::Error;
 
 /// How many bytes at each end of a `.cwasm` the sidecar's digests cover.
 const CHECKED_SPAN: u64 = 1 << 20;
@@ -60,7 +60,12 @@ fn sidecar_of(path: &Path) -> Result<Sidecar, Error> {
 }
 
 /// The cache file name for `name` compiled from `input_key` by `engine`.
-pub(crate) fn cwasm_path(cache: &CacheDir, engine: &Engine, name: &str, input_key: &str) -> PathBuf {
+pub(crate) fn cwasm_path(
+    cache: &CacheDir,
+    engine: &Engine,
+    name: &str,
+    input_key: &str,
+) -> PathBuf {
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     let key = sha256_bytes(
@@ -71,7 +76,9 @@ pub(crate) fn cwasm_path(cache: &CacheDir, engine: &Engine, name: &str, input_ke
         )
         .as_bytes(),
     );
-    cache.path("compiled").join(format!("{name}-{}.cwasm", &key[..20]))
+    cache
+        .path("compiled")
+        .join(format!("{name}-{}.cwasm", &key[..20]))
 }
 
 fn wasmtime_version() -> &'static str {
@@ -124,9 +131,8 @@ pub(crate) fn load_or_compile(
     cache.write_bytes(&path, &compiled)?;
     drop(compiled);
     let sidecar = sidecar_of(&path)?;
-    let json = serde_json::to_vec(&sidecar).map_err(|e| {
-        Error::io("cannot encode", &path, std::io::Error::other(e.to_string()))
-    })?;
+    let json = serde_json::to_vec(&sidecar)
+        .map_err(|e| Error::io("cannot encode", &path, std::io::Error::other(e.to_string())))?;
     cache.write_bytes(&path.with_extension("cwasm.json"), &json)?;
     step.finish();
     // SAFETY: as in `try_load`; we wrote this file a moment ago.
@@ -142,10 +148,17 @@ mod tests {
     const WAT: &str = r#"(module (func (export "f") (result i32) i32.const 7))"#;
 
     fn compile_counting(cache: &CacheDir, engine: &Engine, count: &mut u32) -> CompiledModule {
-        load_or_compile(cache, engine, "tiny", "tiny-v1", &Progress::hidden(), || {
-            *count += 1;
-            Ok(WAT.as_bytes().to_vec())
-        })
+        load_or_compile(
+            cache,
+            engine,
+            "tiny",
+            "tiny-v1",
+            &Progress::hidden(),
+            || {
+                *count += 1;
+                Ok(WAT.as_bytes().to_vec())
+            },
+        )
         .unwrap()
     }
 

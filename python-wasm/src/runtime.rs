@@ -97,7 +97,11 @@ impl Runtime {
     /// # Errors
     /// As [`Runtime::plain_module`], plus [`Error::SnapshotStep`] when a preload fails.
     pub fn snapshot_module(&self, engine: &Engine) -> Result<CompiledModule, Error> {
-        let key = format!("{}\n{}", pins::PYTHON_WASM.sha256, self.snapshot.cache_key());
+        let key = format!(
+            "{}\n{}",
+            pins::PYTHON_WASM.sha256,
+            self.snapshot.cache_key()
+        );
         load_or_compile(
             &self.cache,
             engine,
@@ -129,7 +133,8 @@ impl Runtime {
             .name("snapshot-build".into())
             .stack_size(BUILD_THREAD_STACK_BYTES)
             .spawn(move || {
-                let wasm = fs::read(&wasm_path).map_err(|e| Error::io("cannot read", &wasm_path, e))?;
+                let wasm =
+                    fs::read(&wasm_path).map_err(|e| Error::io("cannot read", &wasm_path, e))?;
                 snapshot::build(&wasm, &stdlib, &spec, &progress)
             })
             .map_err(|e| Error::io("cannot start a thread for", &path, e))?

@@ -1,8 +1,8 @@
 //! The wasmtime engine: its configuration (shared with every compiled artifact's cache key) and
 //! the epoch ticker that turns wall time into interruptions.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -101,7 +101,9 @@ impl Drop for EpochTicker {
 pub fn ticks_for(wall_time: Duration) -> u64 {
     let tick = EPOCH_TICK.as_nanos();
     let ticks = wall_time.as_nanos().div_ceil(tick);
-    u64::try_from(ticks).unwrap_or(u64::MAX / 2).saturating_add(1)
+    u64::try_from(ticks)
+        .unwrap_or(u64::MAX / 2)
+        .saturating_add(1)
 }
 
 #[cfg(test)]

@@ -120,15 +120,15 @@ impl Sandbox {
         if !fuel {
             return Ok(self.inner.fast.clone());
         }
-        let mut slot = self
-            .inner
-            .metered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.inner.metered.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = slot.as_ref() {
             return Ok(f.clone());
         }
-        let built = Arc::new(build_flavor(&self.inner.runtime, &self.inner.options, true)?);
+        let built = Arc::new(build_flavor(
+            &self.inner.runtime,
+            &self.inner.options,
+            true,
+        )?);
         *slot = Some(built.clone());
         Ok(built)
     }

@@ -129,7 +129,8 @@ impl Guest {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .build_p1();
-        let cap_bytes = usize::try_from(memory_bytes.min(crate::MAX_MEMORY_BYTES)).unwrap_or(usize::MAX);
+        let cap_bytes =
+            usize::try_from(memory_bytes.min(crate::MAX_MEMORY_BYTES)).unwrap_or(usize::MAX);
         let mut store = Store::new(
             engine,
             HostState {
@@ -208,7 +209,9 @@ impl Guest {
         })?;
         let wall = started.elapsed();
         let fuel_used = match (fuel_budget, budget.fuel) {
-            (Some(given), Some(_)) => Some(given.saturating_sub(self.store.get_fuel().unwrap_or(0))),
+            (Some(given), Some(_)) => {
+                Some(given.saturating_sub(self.store.get_fuel().unwrap_or(0)))
+            }
             _ => None,
         };
         let out = self.stdout.take();
@@ -321,8 +324,12 @@ mod tests {
     #[test]
     fn traceback_is_the_last_one() {
         let err = "noise\nTraceback (most recent call last):\n  x\nA: 1\nTraceback (most recent call last):\n  y\nB: 2\n";
-        assert_eq!(last_traceback(err), "Traceback (most recent call last):\n  y\nB: 2\n");
-        let syntax = "  File \"<string>\", line 1\n    1 +\n       ^\nSyntaxError: invalid syntax\n";
+        assert_eq!(
+            last_traceback(err),
+            "Traceback (most recent call last):\n  y\nB: 2\n"
+        );
+        let syntax =
+            "  File \"<string>\", line 1\n    1 +\n       ^\nSyntaxError: invalid syntax\n";
         assert_eq!(last_traceback(syntax), syntax);
     }
 }

