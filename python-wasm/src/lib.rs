@@ -31,7 +31,7 @@ pub use compile::CompiledModule;
 pub use error::Error;
 pub use progress::Progress;
 pub use runtime::{Runtime, RuntimeOptions};
-pub use snapshot::{DEFAULT_PRELOAD, SnapshotSpec};
+pub use snapshot::{DEFAULT_PRELOAD, HELPER_MODULE, SnapshotSpec};
 
 /// Environment variable naming the cache folder (overrides the default under the user's cache dir).
 pub const CACHE_DIR_ENV: &str = "START_CACHE_DIR";

@@ -33,8 +33,11 @@ pub const HELPER_MODULE: &str = "_start";
 /// The helper module's source. Its frames carry the file name `<start>`, which the exception
 /// hook strips so a traceback starts at the user's code.
 pub const HELPER_SOURCE: &str = r#"
-import sys, random, traceback
+import sys, random, traceback, builtins
 _main = sys.modules['__main__']
+# The runtime's own quitter makes `turn` return 256 + code and marks the interpreter as done;
+# plain `SystemExit` codes are cut to 8 bits and 1 collides with "uncaught exception".
+_quit = builtins.exit
 
 def reseed(seed):
     random.seed(seed)
@@ -42,9 +45,35 @@ def reseed(seed):
     if np is not None:
         np.random.seed(seed & 0xFFFFFFFF)
 
+def _exit_code(e):
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
 def run(seed, src):
     reseed(seed)
-    exec(compile(src, '<string>', 'exec'), _main.__dict__)
+    try:
+        exec(compile(src, '<string>', 'exec'), _main.__dict__)
+    except SystemExit as e:
+        _quit(_exit_code(e))
+
+def cell(src, name):
+    import ast
+    try:
+        tree = ast.parse(src, name, 'exec')
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        g = _main.__dict__
+        exec(compile(tree, name, 'exec'), g)
+        if last is not None:
+            sys.displayhook(eval(compile(last, name, 'eval'), g))
+    except SystemExit as e:
+        _quit(_exit_code(e))
 
 def excepthook(etype, value, tb):
     start = tb
@@ -78,7 +107,7 @@ impl SnapshotSpec {
     /// A key naming this spec's snapshot in the cache.
     pub fn cache_key(&self) -> String {
         let steps = self.steps().join("\n---\n");
-        format!("snapshot v1 wizer 48.0.8\n{steps}")
+        format!("snapshot v3 wizer 48.0.8\n{steps}")
     }
 
     /// The Python sources run, in order, before the snapshot is taken.

@@ -255,12 +255,12 @@ fn interpret(raw: Raw, stderr: &Captured, memory_refused: bool) -> (Status, bool
                 true,
             )
         }
-        // `exit()`/`quit()`: the interpreter keeps running but the program asked to end.
+        // `exit()`, `quit()` and (through the host helper) `sys.exit(n)`: 256 + n.
         Raw::Returned(n) if n >= 256 => match n - 256 {
             0 => (Status::Finished, false),
             code => (Status::Exit { code }, false),
         },
-        Raw::Returned(code) if code > 0 => (Status::Exit { code }, true),
+        Raw::Returned(code) if code > 0 => (Status::Exit { code }, false),
         Raw::Returned(code) => (
             Status::Crashed {
                 message: format!("the runtime refused the call (status {code})"),

@@ -11,7 +11,8 @@
 //!
 //! Modules: `limits` ([`Limits`]), `outcome` ([`Outcome`], [`Status`]), `error` ([`Error`]),
 //! `engine` (wasmtime configuration and the epoch ticker), `output` (capped output pipes),
-//! `exec` ([`Sandbox`] and fresh executions).
+//! `exec` ([`Sandbox`] and fresh executions), `instance` (one live guest), `session`
+//! ([`Session`]: a persistent interpreter across turns).
 //!
 //! Without the default `runtime` feature only the wire types ([`Limits`], [`Outcome`]) are
 //! built, so a client of the daemon does not link wasmtime.
@@ -20,8 +21,9 @@ mod limits;
 mod outcome;
 
 pub use limits::{
-    DEFAULT_MEMORY_BYTES, DEFAULT_OUTPUT_BYTES, DEFAULT_WALL_TIME, Limits, MAX_CODE_BYTES,
-    MAX_MEMORY_BYTES, MAX_STDIN_BYTES,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TURNS, DEFAULT_MEMORY_BYTES, DEFAULT_OUTPUT_BYTES,
+    DEFAULT_TURN_WALL_TIME, DEFAULT_WALL_TIME, Limits, MAX_CODE_BYTES, MAX_MEMORY_BYTES,
+    MAX_STDIN_BYTES, SessionLimits, TurnLimits,
 };
 pub use outcome::{Limit, Outcome, Status};
 
@@ -35,10 +37,14 @@ mod exec;
 mod instance;
 #[cfg(feature = "runtime")]
 mod output;
+#[cfg(feature = "runtime")]
+mod session;
 
 #[cfg(feature = "runtime")]
 pub use error::Error;
 #[cfg(feature = "runtime")]
 pub use exec::{Sandbox, SandboxOptions};
+#[cfg(feature = "runtime")]
+pub use session::Session;
 #[cfg(feature = "runtime")]
 pub use python_wasm::{RuntimeOptions, SnapshotSpec};

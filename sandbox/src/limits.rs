@@ -17,6 +17,73 @@ pub const MAX_CODE_BYTES: usize = 4 << 20;
 /// The largest stdin accepted for one execution: 64 MiB.
 pub const MAX_STDIN_BYTES: usize = 64 << 20;
 
+/// Default per-turn wall time: 10 s.
+pub const DEFAULT_TURN_WALL_TIME: Duration = Duration::from_secs(10);
+/// Default idle timeout after which an owner should close a session: 10 minutes.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default cap on the number of turns in one session.
+pub const DEFAULT_MAX_TURNS: u32 = 1000;
+
+/// Limits for one turn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnLimits {
+    /// Wall time for this turn (epoch interruption plus a timer). Default 10 s.
+    #[serde(with = "duration_ms", rename = "wall_time_ms")]
+    pub wall_time: Duration,
+    /// Fuel for this turn; only honoured when the session was opened with a fuel budget
+    /// (metered sessions use the metered engine). Default none.
+    pub fuel: Option<u64>,
+    /// Bytes of stdout kept for this turn. Default 1 MiB.
+    pub stdout_bytes: usize,
+    /// Bytes of stderr kept for this turn. Default 1 MiB.
+    pub stderr_bytes: usize,
+}
+
+impl Default for TurnLimits {
+    fn default() -> Self {
+        TurnLimits {
+            wall_time: DEFAULT_TURN_WALL_TIME,
+            fuel: None,
+            stdout_bytes: DEFAULT_OUTPUT_BYTES,
+            stderr_bytes: DEFAULT_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// Limits for a whole session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionLimits {
+    /// Linear-memory cap for the session's interpreter. Default 512 MiB.
+    pub memory_bytes: u64,
+    /// Total wall time all turns may use together; `None` (default) for no total.
+    #[serde(with = "opt_duration_ms", rename = "total_wall_time_ms")]
+    pub total_wall_time: Option<Duration>,
+    /// Meter fuel in this session (turns may then set [`TurnLimits::fuel`]). Default false.
+    pub metered: bool,
+    /// How long the session may sit unused before [`Session::is_idle`] says so. Default 10 min.
+    #[serde(with = "duration_ms", rename = "idle_timeout_ms")]
+    pub idle_timeout: Duration,
+    /// The most turns the session runs. Default 1000.
+    pub max_turns: u32,
+    /// Seed for `random` and numpy at open; `None` (default) draws from host entropy.
+    pub seed: Option<u64>,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            total_wall_time: None,
+            metered: false,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_turns: DEFAULT_MAX_TURNS,
+            seed: None,
+        }
+    }
+}
+
 /// What one execution may use.
 ///
 /// ```
@@ -82,7 +149,7 @@ impl Limits {
     }
 }
 
-mod duration_ms {
+pub(crate) mod duration_ms {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
@@ -96,9 +163,36 @@ mod duration_ms {
     }
 }
 
+pub(crate) mod opt_duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_parse_from_json() {
+        let l: SessionLimits =
+            serde_json::from_str(r#"{"total_wall_time_ms": 1500, "max_turns": 3}"#).unwrap();
+        assert_eq!(l.total_wall_time, Some(Duration::from_millis(1500)));
+        assert_eq!(l.max_turns, 3);
+        let t: TurnLimits = serde_json::from_str(r#"{"wall_time_ms": 20}"#).unwrap();
+        assert_eq!(t.wall_time, Duration::from_millis(20));
+    }
 
     #[test]
     fn clamp_lowers_to_ceiling() {

@@ -7,6 +7,7 @@ mod cli;
 mod escape;
 mod exec;
 mod limits;
+mod session;
 
 use std::sync::OnceLock;
 

@@ -1,13 +1,15 @@
-//! The command line: argument definitions and the dispatch to each subcommand.
+//! The command line: shared argument groups and the dispatch to each subcommand (one module
+//! per subcommand).
 
-use std::io::Read;
+mod exec;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use sandbox::{Limits, Outcome, RuntimeOptions, Sandbox, SandboxOptions, Status};
+use sandbox::{Limits, Outcome, RuntimeOptions, Sandbox, SandboxOptions};
 
 /// Fast, safe Python execution (CPython on WASI in wasmtime) and the START tool-integrated
 /// reasoning driver.
@@ -21,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run Python code in a fresh sandboxed interpreter.
-    Exec(ExecArgs),
+    Exec(exec::ExecArgs),
 }
 
 /// Where the runtime comes from and is cached.
@@ -109,23 +111,6 @@ impl LimitArgs {
     }
 }
 
-#[derive(Debug, Args)]
-struct ExecArgs {
-    /// Code to run.
-    #[arg(short = 'c', value_name = "CODE", conflicts_with = "file")]
-    code: Option<String>,
-    /// A Python file to run, or `-` for stdin.
-    #[arg(value_name = "FILE")]
-    file: Option<PathBuf>,
-    /// Print the whole outcome as JSON instead of replaying stdout/stderr.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    limits: LimitArgs,
-    #[command(flatten)]
-    runtime: RuntimeArgs,
-}
-
 /// Reads a UTF-8 text file, with a clear error for anything else.
 pub fn read_text(path: &std::path::Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -138,59 +123,14 @@ pub fn read_text(path: &std::path::Path) -> Result<String> {
     })
 }
 
-fn exec_source(args: &ExecArgs) -> Result<String> {
-    match (&args.code, &args.file) {
-        (Some(code), _) => Ok(code.clone()),
-        (None, Some(path)) if path.as_os_str() == "-" => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .context("cannot read code from stdin")?;
-            String::from_utf8(bytes).map_err(|e| {
-                anyhow::anyhow!(
-                    "stdin is not UTF-8 text (invalid byte at offset {})",
-                    e.utf8_error().valid_up_to()
-                )
-            })
-        }
-        (None, Some(path)) => read_text(path),
-        (None, None) => bail!("nothing to run: give -c CODE, a FILE, or - for stdin"),
-    }
-}
-
 /// Exit code for an outcome, in the 0-255 range a process can return.
 pub fn exit_code(outcome: &Outcome) -> ExitCode {
     ExitCode::from(u8::try_from(outcome.status.exit_code().clamp(0, 255)).unwrap_or(1))
 }
 
-fn exec(args: ExecArgs) -> Result<ExitCode> {
-    let code = exec_source(&args)?;
-    let limits = args.limits.limits()?;
-    let sandbox = args.runtime.sandbox()?;
-    let outcome = sandbox.exec(&code, &limits)?;
-    if args.json {
-        println!("{}", serde_json::to_string(&outcome)?);
-    } else {
-        print!("{}", outcome.stdout);
-        eprint!("{}", outcome.stderr);
-        if outcome.stdout_truncated {
-            eprintln!("start: stdout truncated at {} bytes", limits.stdout_bytes);
-        }
-        if outcome.stderr_truncated {
-            eprintln!("start: stderr truncated at {} bytes", limits.stderr_bytes);
-        }
-        match &outcome.status {
-            Status::LimitExceeded { limit } => eprintln!("start: stopped by the {limit}"),
-            Status::Crashed { message } => eprintln!("start: the guest crashed: {message}"),
-            _ => {}
-        }
-    }
-    Ok(exit_code(&outcome))
-}
-
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Exec(args) => exec(args),
+        Command::Exec(args) => exec::run(args),
     }
 }

@@ -1,0 +1,75 @@
+//! `start exec`: run code once in a fresh sandboxed interpreter.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use sandbox::Status;
+
+use super::{LimitArgs, RuntimeArgs, exit_code, read_text};
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Code to run.
+    #[arg(short = 'c', value_name = "CODE", conflicts_with = "file")]
+    code: Option<String>,
+    /// A Python file to run, or `-` for stdin.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Print the whole outcome as JSON instead of replaying stdout/stderr.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+fn exec_source(args: &ExecArgs) -> Result<String> {
+    match (&args.code, &args.file) {
+        (Some(code), _) => Ok(code.clone()),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read code from stdin")?;
+            String::from_utf8(bytes).map_err(|e| {
+                anyhow::anyhow!(
+                    "stdin is not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                )
+            })
+        }
+        (None, Some(path)) => read_text(path),
+        (None, None) => bail!("nothing to run: give -c CODE, a FILE, or - for stdin"),
+    }
+}
+
+/// Runs `start exec`.
+pub fn run(args: ExecArgs) -> Result<ExitCode> {
+    let code = exec_source(&args)?;
+    let limits = args.limits.limits()?;
+    let sandbox = args.runtime.sandbox()?;
+    let outcome = sandbox.exec(&code, &limits)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&outcome)?);
+    } else {
+        print!("{}", outcome.stdout);
+        eprint!("{}", outcome.stderr);
+        if outcome.stdout_truncated {
+            eprintln!("start: stdout truncated at {} bytes", limits.stdout_bytes);
+        }
+        if outcome.stderr_truncated {
+            eprintln!("start: stderr truncated at {} bytes", limits.stderr_bytes);
+        }
+        match &outcome.status {
+            Status::LimitExceeded { limit } => eprintln!("start: stopped by the {limit}"),
+            Status::Crashed { message } => eprintln!("start: the guest crashed: {message}"),
+            _ => {}
+        }
+    }
+    Ok(exit_code(&outcome))
+}
+
