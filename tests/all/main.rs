@@ -3,6 +3,8 @@
 //! One binary, grouped by theme (as wasmtime's `tests/all`). The runtime comes from the cache
 //! (`$START_CACHE_DIR` or `~/.cache/start`), prepared on first use.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 mod escape;
 mod exec;
