@@ -4,7 +4,21 @@
 //! - [`answer`]: extracting final math answers and deciding equivalence with a gold answer.
 //! - [`testcase`]: extracting sample tests from code problem statements.
 //! - [`compare`]: comparing program output with expected output (judging).
+//! - [`hints`]: the hint library (the paper's math hints, the code debug hint).
+//! - [`insert`]: where hints go (trigger words, end of thinking) and the text scanner.
+//! - [`backend`]: model backends behind one trait (`llama`, `openai`, `scripted`).
+//! - [`generate`]: the Hint-infer driver: generate, insert hints, run code, feed output back.
+//! - [`trajectory`]: tool-integrated reasoning trajectories and their resumable JSONL file.
+//! - [`problem`]: input problems (JSONL), shards, and the bundled examples.
+//! - [`model`]: the example GGUF model, fetched and verified on first use.
 
 pub mod answer;
+pub mod backend;
 pub mod compare;
+pub mod generate;
+pub mod hints;
+pub mod insert;
+pub mod model;
+pub mod problem;
 pub mod testcase;
+pub mod trajectory;

@@ -2,6 +2,7 @@
 //! per subcommand).
 
 mod exec;
+mod infer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ pub struct Cli {
 enum Command {
     /// Run Python code in a fresh sandboxed interpreter.
     Exec(exec::ExecArgs),
+    /// Hint-infer: generate tool-integrated reasoning (hints, executed code, outputs) as JSONL.
+    Infer(Box<infer::InferArgs>),
 }
 
 /// Where the runtime comes from and is cached.
@@ -132,5 +135,6 @@ pub fn exit_code(outcome: &Outcome) -> ExitCode {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Exec(args) => exec::run(args),
+        Command::Infer(args) => infer::run(*args),
     }
 }

@@ -1,0 +1,493 @@
+//! `start infer`: Hint-infer over a JSONL file of problems, writing one trajectory per line.
+
+use std::collections::VecDeque;
+use std::io::{BufReader, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use python_wasm::Progress;
+use sandbox::{SessionLimits, TurnLimits};
+use start::backend::llama::{LlamaCppBackend, LlamaOptions};
+use start::backend::openai::{OpenAiBackend, OpenAiOptions};
+use start::backend::scripted::ScriptedBackend;
+use start::backend::{Backend, BackendError, SampleParams};
+use start::generate::{Driver, GenerateError, GenerateOptions, SessionRunner};
+use start::hints::{HintLibrary, ProblemKind};
+use start::insert::InsertPolicy;
+use start::problem::{self, Fields, Problem, Shard};
+use start::trajectory::{Trajectory, TrajectoryWriter};
+
+use super::{RuntimeArgs, read_text};
+
+/// Problem kind on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    /// Math reasoning (the six math hints).
+    Math,
+    /// Code generation (the debug hint with the problem's sample tests).
+    Code,
+}
+
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    /// Run the bundled sample problems with the bundled tiny model (fetched on first use) and
+    /// print each trajectory.
+    #[arg(long)]
+    example: bool,
+    /// A GGUF file (llama.cpp in-process), or an OpenAI-compatible server's base URL such as
+    /// http://localhost:8000/v1 (with --model-name).
+    #[arg(long, value_name = "PATH.gguf | URL")]
+    model: Option<String>,
+    /// The model name a server serves (for an http(s) --model).
+    #[arg(long, value_name = "NAME")]
+    model_name: Option<String>,
+    /// Bearer token for the server.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Problems, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Trajectories, appended one JSON line each; rerunning skips finished (id, sample) pairs.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Kind of problems (a row's own "kind" field wins).
+    #[arg(long, value_enum, default_value_t = KindArg::Math)]
+    kind: KindArg,
+    /// Trajectories per problem.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    samples: u32,
+    /// Only this slice of the input: rows whose position is I mod N.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Base seed (hint sampling and the model's sampler; derived per problem and sample).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Trajectories generated at once (default: 1 in-process, 8 against a server).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Stop at the first malformed input line instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Print each trajectory, readably, on stdout.
+    #[arg(long)]
+    print: bool,
+    /// A hint library (TOML, the layout of the bundled src/hints.toml).
+    #[arg(long, value_name = "FILE")]
+    hints: Option<PathBuf>,
+    /// Trigger words after which a hint may go, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "Wait,Alternatively")]
+    triggers: Vec<String>,
+    /// Do not insert hints after trigger words.
+    #[arg(long)]
+    no_trigger_hints: bool,
+    /// Do not insert hints before the end of thinking.
+    #[arg(long)]
+    no_end_hints: bool,
+    /// Hints per trajectory, at most.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    max_hints: u32,
+    /// Probability that a trigger word gets a hint.
+    #[arg(long, default_value_t = 1.0, value_name = "P")]
+    trigger_probability: f64,
+    /// Generated tokens per trajectory, at most (default 4096; 320 with --example).
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<u64>,
+    /// Code blocks executed per trajectory, at most.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    max_tool_calls: u32,
+    /// Wall time per trajectory, at most, in seconds.
+    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
+    max_wall_time: f64,
+    /// Wall time per code block, in seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    code_timeout: f64,
+    /// Memory of a trajectory's interpreter, in MiB.
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    code_memory_mib: u64,
+    /// Bytes of a code block's output shown to the model.
+    #[arg(long, default_value_t = start::generate::DEFAULT_OUTPUT_BYTES, value_name = "BYTES")]
+    output_bytes: usize,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Context window of an in-process model, in tokens.
+    #[arg(long, default_value_t = start::backend::llama::DEFAULT_CONTEXT_TOKENS, value_name = "N")]
+    context_tokens: u32,
+    /// System prompt.
+    #[arg(long)]
+    system: Option<String>,
+    /// JSON field of the id.
+    #[arg(long, default_value = "id", value_name = "NAME")]
+    id_field: String,
+    /// JSON field of the problem statement.
+    #[arg(long, default_value = "problem", value_name = "NAME")]
+    problem_field: String,
+    /// JSON field of the gold answer.
+    #[arg(long, default_value = "answer", value_name = "NAME")]
+    answer_field: String,
+    /// JSON field of the tests (an array of {"input", "output"}).
+    #[arg(long, default_value = "tests", value_name = "NAME")]
+    tests_field: String,
+    /// JSON field of the kind ("math" or "code").
+    #[arg(long, default_value = "kind", value_name = "NAME")]
+    kind_field: String,
+    /// Testing: delay per piece of a `scripted:FILE` model, in milliseconds.
+    #[arg(long, hide = true, default_value_t = 0)]
+    scripted_delay_ms: u64,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+impl InferArgs {
+    fn cache_dir(&self) -> PathBuf {
+        self.runtime
+            .cache_dir
+            .clone()
+            .unwrap_or_else(python_wasm::default_cache_dir)
+    }
+
+    fn options(&self) -> Result<GenerateOptions> {
+        let seconds = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(Duration::from_secs_f64(v.min(1e9)))
+            } else {
+                bail!("--{name} must be a positive number of seconds, not {v}")
+            }
+        };
+        if self.code_memory_mib == 0 || self.code_memory_mib > 4096 {
+            bail!("--code-memory-mib must be between 1 and 4096");
+        }
+        let policy = InsertPolicy {
+            triggers: self.triggers.iter().map(|t| t.trim().to_string()).collect(),
+            after_triggers: !self.no_trigger_hints,
+            before_end: !self.no_end_hints,
+            trigger_probability: self.trigger_probability,
+            max_hints: self.max_hints,
+            ..InsertPolicy::default()
+        };
+        policy.validate()?;
+        let default_tokens = if self.example { 320 } else { 4096 };
+        Ok(GenerateOptions {
+            policy,
+            sampling: SampleParams {
+                temperature: self.temperature.max(0.0),
+                top_p: self.top_p,
+                seed: 0,
+            },
+            seed: self.seed,
+            max_tokens: self.max_tokens.unwrap_or(default_tokens),
+            max_wall_time: seconds("max-wall-time", self.max_wall_time)?,
+            max_tool_calls: self.max_tool_calls,
+            turn_limits: TurnLimits {
+                wall_time: seconds("code-timeout", self.code_timeout)?,
+                stdout_bytes: 64 * 1024,
+                stderr_bytes: 64 * 1024,
+                ..TurnLimits::default()
+            },
+            session_limits: SessionLimits {
+                memory_bytes: self.code_memory_mib << 20,
+                ..SessionLimits::default()
+            },
+            output_bytes: self.output_bytes,
+            system: self.system.clone(),
+        })
+    }
+
+    fn problems(&self) -> Result<Vec<Problem>> {
+        if self.example {
+            return Ok(problem::examples());
+        }
+        let Some(path) = &self.input else {
+            bail!("give --input problems.jsonl (or --example)");
+        };
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("cannot open the input {}", path.display()))?;
+        let fields = Fields {
+            id: self.id_field.clone(),
+            problem: self.problem_field.clone(),
+            answer: self.answer_field.clone(),
+            tests: self.tests_field.clone(),
+            kind: self.kind_field.clone(),
+        };
+        let kind = match self.kind {
+            KindArg::Math => ProblemKind::Math,
+            KindArg::Code => ProblemKind::Code,
+        };
+        let (problems, errors) = problem::read_jsonl(BufReader::new(file), &fields, kind)
+            .with_context(|| format!("cannot read the input {}", path.display()))?;
+        if let Some(first) = errors.first() {
+            if self.strict {
+                bail!("{}: {first} (--strict)", path.display());
+            }
+            for e in &errors {
+                eprintln!("start: {}: {e}; skipped", path.display());
+            }
+        }
+        Ok(problems)
+    }
+
+    fn backend(&self) -> Result<Box<dyn Backend>> {
+        let model = match (&self.model, self.example) {
+            (Some(m), _) => m.clone(),
+            (None, true) => {
+                let path = start::model::example_model(&self.cache_dir(), &progress(self))
+                    .context("cannot get the example model")?;
+                path.display().to_string()
+            }
+            (None, false) => {
+                bail!("give --model PATH.gguf or --model http://HOST/v1 (or --example)")
+            }
+        };
+        if let Some(file) = model.strip_prefix("scripted:") {
+            let script = read_text(std::path::Path::new(file))?;
+            return Ok(Box::new(
+                ScriptedBackend::new(script)
+                    .with_delay(Duration::from_millis(self.scripted_delay_ms)),
+            ));
+        }
+        if model.starts_with("http://") || model.starts_with("https://") {
+            let Some(name) = &self.model_name else {
+                bail!("a server --model needs --model-name (the name it serves the model under)");
+            };
+            let mut options = OpenAiOptions::new(model, name.clone());
+            options.api_key = self.api_key.clone();
+            return Ok(Box::new(OpenAiBackend::new(options)));
+        }
+        let path = PathBuf::from(&model);
+        if !path.is_file() {
+            bail!("the model file {} does not exist", path.display());
+        }
+        let step = progress(self).spinner(&format!("loading {}", path.display()));
+        let options = LlamaOptions {
+            context_tokens: if self.example {
+                2048
+            } else {
+                self.context_tokens
+            },
+            ..LlamaOptions::default()
+        };
+        let backend = LlamaCppBackend::load(&path, options)?;
+        step.finish();
+        Ok(Box::new(backend))
+    }
+}
+
+fn progress(args: &InferArgs) -> Progress {
+    if args.runtime.quiet {
+        Progress::hidden()
+    } else {
+        Progress::stderr()
+    }
+}
+
+/// What a worker sends back.
+enum Done {
+    Ok(Box<Trajectory>),
+    Failed {
+        id: String,
+        sample: u32,
+        error: GenerateError,
+    },
+}
+
+/// Whether an error will fail every trajectory, so the run should stop.
+fn is_fatal(error: &GenerateError) -> bool {
+    matches!(
+        error,
+        GenerateError::Backend(BackendError::Unreachable { .. } | BackendError::Load { .. })
+            | GenerateError::Hints(_)
+    )
+}
+
+/// Runs `start infer`.
+pub fn run(args: InferArgs) -> Result<ExitCode> {
+    let options = args.options()?;
+    let hints = match &args.hints {
+        Some(path) => HintLibrary::from_toml(&read_text(path)?)
+            .with_context(|| format!("cannot use the hint library {}", path.display()))?,
+        None => HintLibrary::bundled(),
+    };
+    let problems = args.problems()?;
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let output = match (&args.output, args.example) {
+        (Some(path), _) => path.clone(),
+        (None, true) => {
+            let dir = args.cache_dir().join("example");
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join("trajectories.jsonl");
+            // The example always shows a fresh run.
+            let _ = std::fs::remove_file(&path);
+            path
+        }
+        (None, false) => bail!("give --output trajectories.jsonl"),
+    };
+    let mut writer = TrajectoryWriter::open(&output)
+        .with_context(|| format!("cannot open the output {}", output.display()))?;
+    if writer.unreadable_lines > 0 {
+        eprintln!(
+            "start: {}: {} line(s) are not trajectories; kept, not counted as done",
+            output.display(),
+            writer.unreadable_lines
+        );
+    }
+    let mut work = VecDeque::new();
+    let mut skipped = 0usize;
+    for (position, problem) in problems.iter().enumerate() {
+        if !shard.contains(position) {
+            continue;
+        }
+        for sample in 0..args.samples {
+            if writer.is_done(&problem.id, sample) {
+                skipped += 1;
+            } else {
+                work.push_back((problem, sample));
+            }
+        }
+    }
+    if work.is_empty() {
+        eprintln!(
+            "start: nothing to do: all {skipped} trajectories are already in {}",
+            output.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let backend = args.backend()?;
+    let sandbox = args.runtime.sandbox()?;
+    let jobs = args
+        .jobs
+        .unwrap_or(if backend.describe().starts_with("openai:") {
+            8
+        } else {
+            1
+        })
+        .clamp(1, 256);
+    let print = args.print || args.example;
+    let total = work.len();
+    let bar = progress_bar(total as u64, args.runtime.quiet);
+    let started = Instant::now();
+    let queue = Mutex::new(work);
+    let stop = AtomicBool::new(false);
+    let driver = Driver::new(backend.as_ref(), &hints, &options);
+    let (tx, rx) = mpsc::channel::<Done>();
+    let mut written = 0usize;
+    let mut errors = 0usize;
+    let mut tool_calls = 0usize;
+    let mut hints_inserted = 0usize;
+    let mut fatal: Option<anyhow::Error> = None;
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..jobs.min(total) {
+            let tx = tx.clone();
+            let (queue, stop, driver, sandbox, options) =
+                (&queue, &stop, &driver, &sandbox, &options);
+            scope.spawn(move || {
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                    let Some((problem, sample)) = next else { break };
+                    let mut runner = SessionRunner::new(
+                        sandbox,
+                        options.session_limits.clone(),
+                        options.turn_limits.clone(),
+                    );
+                    let done = match driver.run(problem, sample, &mut runner) {
+                        Ok(t) => Done::Ok(Box::new(t)),
+                        Err(error) => Done::Failed {
+                            id: problem.id.clone(),
+                            sample,
+                            error,
+                        },
+                    };
+                    if tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for done in rx {
+            match done {
+                Done::Ok(t) => {
+                    if let Err(e) = writer.write(&t) {
+                        stop.store(true, Ordering::Relaxed);
+                        fatal.get_or_insert(anyhow::Error::new(e));
+                        continue;
+                    }
+                    written += 1;
+                    tool_calls += t.tool_calls.len();
+                    hints_inserted += t.hints();
+                    if print {
+                        bar.suspend(|| println!("{}", t.render()));
+                    }
+                    if bar.is_hidden() && !args.runtime.quiet {
+                        eprintln!(
+                            "start: [{}/{total}] {} sample {}: {} hint(s), {} tool call(s), {:.1} s",
+                            written + errors,
+                            t.id,
+                            t.sample,
+                            t.hints(),
+                            t.tool_calls.len(),
+                            t.wall_ms / 1e3
+                        );
+                    }
+                }
+                Done::Failed { id, sample, error } => {
+                    errors += 1;
+                    bar.suspend(|| eprintln!("start: {id} sample {sample} failed: {error}"));
+                    if is_fatal(&error) {
+                        stop.store(true, Ordering::Relaxed);
+                        fatal.get_or_insert(anyhow::Error::new(error));
+                    }
+                }
+            }
+            let minutes = started.elapsed().as_secs_f64() / 60.0;
+            bar.set_message(format!(
+                "{:.1}/min, {tool_calls} tool calls, {errors} errors",
+                written as f64 / minutes.max(1e-9)
+            ));
+            bar.inc(1);
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    if let Some(e) = fatal {
+        return Err(e.context(format!(
+            "stopped after {written} trajectories (they are in {}; rerun to resume)",
+            output.display()
+        )));
+    }
+    eprintln!(
+        "start: wrote {written} trajectories to {} ({skipped} already there, {errors} failed); \
+         {hints_inserted} hints, {tool_calls} tool calls, {:.1} s",
+        output.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if quiet || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} trajectories [{elapsed}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}

@@ -1,0 +1,323 @@
+//! Problems to run Hint-infer on: read from JSONL (field names settable), split into shards, and
+//! the bundled sample problems behind `start infer --example`.
+//!
+//! Rows are untrusted: each line is at most [`MAX_LINE_BYTES`], a malformed one is reported with
+//! its line number (the caller skips it or stops), and duplicate ids are refused because an id
+//! is half of the key that makes runs resumable.
+
+use std::collections::HashSet;
+use std::io::{BufRead, Read};
+
+use serde_json::Value;
+
+use crate::hints::ProblemKind;
+use crate::testcase::{TestCase, TestKind};
+
+/// Longest input line accepted, in bytes.
+pub const MAX_LINE_BYTES: usize = 4 << 20;
+/// Longest problem id accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+/// The bundled sample problems (a few math, a few code).
+pub const EXAMPLE_JSONL: &str = include_str!("../examples/problems.jsonl");
+
+/// One problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// A unique id.
+    pub id: String,
+    /// Math or code.
+    pub kind: ProblemKind,
+    /// The problem statement.
+    pub text: String,
+    /// The gold answer, if given.
+    pub answer: Option<String>,
+    /// Sample tests, if given (otherwise code hints take them from the statement).
+    pub tests: Option<Vec<TestCase>>,
+}
+
+/// Which JSON fields hold what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fields {
+    /// The id (string or number).
+    pub id: String,
+    /// The statement.
+    pub problem: String,
+    /// The gold answer (optional).
+    pub answer: String,
+    /// Tests, an array of `{"input": ..., "output": ...}` (optional).
+    pub tests: String,
+    /// `"math"` or `"code"`, overriding the run's default (optional).
+    pub kind: String,
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Fields {
+            id: "id".into(),
+            problem: "problem".into(),
+            answer: "answer".into(),
+            tests: "tests".into(),
+            kind: "kind".into(),
+        }
+    }
+}
+
+/// A line that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Reads problems from JSONL. Blank lines are skipped; bad lines are returned beside the good
+/// ones, in order.
+///
+/// # Errors
+/// An I/O error from `reader`.
+pub fn read_jsonl(
+    reader: impl BufRead,
+    fields: &Fields,
+    default_kind: ProblemKind,
+) -> std::io::Result<(Vec<Problem>, Vec<LineError>)> {
+    let mut problems = Vec::new();
+    let mut errors = Vec::new();
+    let mut ids = HashSet::new();
+    let mut reader = reader;
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if line.len() > MAX_LINE_BYTES {
+            errors.push(LineError {
+                line: number,
+                reason: format!("longer than {MAX_LINE_BYTES} bytes"),
+            });
+            // Skip the rest of the over-long line.
+            if line.last() != Some(&b'\n') {
+                let mut rest = Vec::new();
+                reader.read_until(b'\n', &mut rest)?;
+            }
+            continue;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parse_row(&line, fields, default_kind) {
+            Ok(problem) => {
+                if ids.insert(problem.id.clone()) {
+                    problems.push(problem);
+                } else {
+                    errors.push(LineError {
+                        line: number,
+                        reason: format!("duplicate id {:?}", problem.id),
+                    });
+                }
+            }
+            Err(reason) => errors.push(LineError {
+                line: number,
+                reason,
+            }),
+        }
+    }
+    Ok((problems, errors))
+}
+
+fn parse_row(line: &[u8], fields: &Fields, default_kind: ProblemKind) -> Result<Problem, String> {
+    let value: Value = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
+    let object = value.as_object().ok_or("not a JSON object")?;
+    let id = match object.get(&fields.id) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => return Err(format!("field {:?} must be a string or number", fields.id)),
+        None => return Err(format!("no {:?} field", fields.id)),
+    };
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        return Err(format!("the id must be 1 to {MAX_ID_BYTES} bytes"));
+    }
+    let text = match object.get(&fields.problem) {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(_) => {
+            return Err(format!(
+                "field {:?} must be a non-empty string",
+                fields.problem
+            ));
+        }
+        None => return Err(format!("no {:?} field", fields.problem)),
+    };
+    let answer = match object.get(&fields.answer) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            return Err(format!(
+                "field {:?} must be a string or number",
+                fields.answer
+            ));
+        }
+    };
+    let kind = match object.get(&fields.kind) {
+        None | Some(Value::Null) => default_kind,
+        Some(Value::String(s)) if s == "math" => ProblemKind::Math,
+        Some(Value::String(s)) if s == "code" => ProblemKind::Code,
+        Some(_) => {
+            return Err(format!(
+                "field {:?} must be \"math\" or \"code\"",
+                fields.kind
+            ));
+        }
+    };
+    let tests = match object.get(&fields.tests) {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => {
+            let mut tests = Vec::new();
+            for item in items {
+                let input = item.get("input").and_then(Value::as_str);
+                let output = item.get("output").and_then(Value::as_str);
+                match (input, output) {
+                    (Some(input), Some(output)) => tests.push(TestCase {
+                        input: input.to_string(),
+                        output: output.to_string(),
+                        kind: TestKind::Stdio,
+                    }),
+                    _ => {
+                        return Err(format!(
+                            "each of {:?} must be an object with string \"input\" and \"output\"",
+                            fields.tests
+                        ));
+                    }
+                }
+            }
+            Some(tests)
+        }
+        Some(_) => return Err(format!("field {:?} must be an array", fields.tests)),
+    };
+    Ok(Problem {
+        id,
+        kind,
+        text,
+        answer,
+        tests,
+    })
+}
+
+/// The bundled sample problems.
+pub fn examples() -> Vec<Problem> {
+    read_jsonl(
+        EXAMPLE_JSONL.as_bytes(),
+        &Fields::default(),
+        ProblemKind::Math,
+    )
+    .map(|(problems, _)| problems)
+    .unwrap_or_default()
+}
+
+/// One slice of a dataset shared by `count` machines: rows whose position is `index` mod
+/// `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This machine's slice, `0..count`.
+    pub index: u32,
+    /// How many slices.
+    pub count: u32,
+}
+
+impl Shard {
+    /// The whole dataset.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether the row at `position` (0-based, among valid rows) belongs to this shard.
+    pub fn contains(&self, position: usize) -> bool {
+        position % self.count.max(1) as usize == self.index as usize
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("a shard is I/N, such as 0/4, not {s:?}"))?;
+        let index: u32 = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad shard index {i:?}"))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad shard count {n:?}"))?;
+        if count == 0 || index >= count {
+            return Err(format!("shard {index}/{count}: need 0 <= I < N"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn examples_parse() {
+        let problems = examples();
+        assert!(
+            problems
+                .iter()
+                .filter(|p| p.kind == ProblemKind::Math)
+                .count()
+                >= 2
+        );
+        assert!(
+            problems
+                .iter()
+                .filter(|p| p.kind == ProblemKind::Code)
+                .count()
+                >= 2
+        );
+        let (_, errors) = read_jsonl(
+            EXAMPLE_JSONL.as_bytes(),
+            &Fields::default(),
+            ProblemKind::Math,
+        )
+        .unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_numbers() {
+        let text = "{\"id\":1,\"problem\":\"a\"}\nnot json\n\n{\"id\":1,\"problem\":\"b\"}\n\
+                    {\"problem\":\"c\"}\n{\"q\":\"x\",\"problem\":\"d\",\"id\":\"z\",\"kind\":\"code\"}";
+        let (problems, errors) =
+            read_jsonl(text.as_bytes(), &Fields::default(), ProblemKind::Math).unwrap();
+        assert_eq!(problems.len(), 2);
+        assert_eq!(problems[1].kind, ProblemKind::Code);
+        let lines: Vec<_> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 4, 5]);
+    }
+
+    #[test]
+    fn custom_fields_and_shards() {
+        let fields = Fields {
+            id: "qid".into(),
+            problem: "question".into(),
+            ..Fields::default()
+        };
+        let text = "{\"qid\":\"a\",\"question\":\"q\",\"answer\":3}\n";
+        let (problems, _) = read_jsonl(text.as_bytes(), &fields, ProblemKind::Math).unwrap();
+        assert_eq!(problems[0].answer.as_deref(), Some("3"));
+        let shard: Shard = "1/3".parse().unwrap();
+        assert!(shard.contains(1) && shard.contains(4) && !shard.contains(0));
+        assert!("3/3".parse::<Shard>().is_err());
+        assert!("x".parse::<Shard>().is_err());
+    }
+}
