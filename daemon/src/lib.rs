@@ -1,1 +1,46 @@
-//! placeholder
+//! `startd`: a local daemon that keeps the Python sandbox warm and serves executions and
+//! sessions to many clients over a unix socket, and the client library to talk to it.
+//!
+//! Modules: `frame` (length-prefixed frames, [`MAX_FRAME_BYTES`]), `protocol` (the wire types:
+//! [`Request`], [`Reply`], [`ErrorKind`], [`Stats`]), `client` ([`Client`], [`BlockingClient`]).
+//! With the default `server` feature also: `server` ([`serve`], [`Config`]), `connection` (one
+//! client connection, peer-credential check), `pool` (worker processes, parent side), `worker`
+//! (worker processes, child side: [`serve_worker`]), `shutdown` (graceful shutdown), `stats`
+//! (counters). Without it nothing links wasmtime: a client needs only the wire types.
+//!
+//! The protocol is documented in `PROTOCOL.md`.
+
+mod client;
+mod frame;
+mod protocol;
+
+pub use client::{BlockingClient, Client, ClientError, SOCKET_ENV, default_socket_path};
+pub use frame::{
+    FrameError, HEADER_BYTES, MAX_FRAME_BYTES, decode as decode_frame, encode as encode_frame,
+    read_frame, write_frame,
+};
+pub use protocol::{
+    ErrorKind, ErrorReply, Latency, Op, Reply, ReplyResult, Request, Response, Stats, WorkerStats,
+};
+
+#[cfg(feature = "server")]
+mod connection;
+#[cfg(feature = "server")]
+mod pool;
+#[cfg(feature = "server")]
+mod server;
+#[cfg(feature = "server")]
+mod shutdown;
+#[cfg(feature = "server")]
+mod stats;
+#[cfg(feature = "server")]
+mod worker;
+
+#[cfg(feature = "server")]
+pub use connection::uid_allowed;
+#[cfg(feature = "server")]
+pub use pool::{FUEL_FIRST_USE_GRACE, HANG_GRACE, WorkerCommand};
+#[cfg(feature = "server")]
+pub use server::{Ceilings, Config, ServerError, bind, prepare_socket_path, serve};
+#[cfg(feature = "server")]
+pub use worker::{WorkerError, serve_stdio as serve_worker};
