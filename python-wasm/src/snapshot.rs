@@ -61,19 +61,9 @@ def run(seed, src):
     except SystemExit as e:
         _quit(_exit_code(e))
 
-def cell(src, name):
-    import ast
-    try:
-        tree = ast.parse(src, name, 'exec')
-        last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
-        g = _main.__dict__
-        exec(compile(tree, name, 'exec'), g)
-        if last is not None:
-            sys.displayhook(eval(compile(last, name, 'eval'), g))
-    except SystemExit as e:
-        _quit(_exit_code(e))
+def sys_exit(status=None):
+    """`sys.exit` through the runtime's quitter, so a session's host sees the exit."""
+    _quit(status)
 
 def excepthook(etype, value, tb):
     start = tb
@@ -107,7 +97,7 @@ impl SnapshotSpec {
     /// A key naming this spec's snapshot in the cache.
     pub fn cache_key(&self) -> String {
         let steps = self.steps().join("\n---\n");
-        format!("snapshot v3 wizer 48.0.8\n{steps}")
+        format!("snapshot v4 wizer 48.0.8\n{steps}")
     }
 
     /// The Python sources run, in order, before the snapshot is taken.
@@ -116,7 +106,7 @@ impl SnapshotSpec {
         steps.push(format!(
             "import sys as _s, types as _t\n_m = _t.ModuleType({name:?})\n_m.__file__ = '<start>'\n\
              exec(compile({src}, '<start>', 'exec'), _m.__dict__)\n_s.modules[{name:?}] = _m\n\
-             _s.excepthook = _m.excepthook\ndel _s, _t, _m",
+             _s.excepthook = _m.excepthook\n_s.exit = _m.sys_exit\ndel _s, _t, _m",
             name = HELPER_MODULE,
             src = guest::python_str_literal(HELPER_SOURCE),
         ));

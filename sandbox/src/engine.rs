@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::Error;
 
@@ -47,7 +47,11 @@ pub fn build(settings: EngineSettings) -> Result<Engine, Error> {
         .max_core_instance_size(POOL_MAX_INSTANCE_BYTES)
         .table_elements(POOL_TABLE_ELEMENTS)
         .linear_memory_keep_resident(settings.memory_keep_resident_bytes)
-        .table_keep_resident(settings.memory_keep_resident_bytes.min(1 << 20));
+        .table_keep_resident(settings.memory_keep_resident_bytes.min(1 << 20))
+        .async_stack_keep_resident(settings.memory_keep_resident_bytes.min(ASYNC_STACK_BYTES))
+        // Linux 6.7+: reset only the pages a guest dirtied, so a large keep-resident window
+        // costs what the guest touched rather than a memset of the whole window.
+        .pagemap_scan(Enabled::Auto);
     let mut config = Config::new();
     config
         .wasm_exceptions(true)

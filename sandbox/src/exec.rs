@@ -21,6 +21,9 @@ pub struct SandboxOptions {
     /// Bytes of each pooled memory slot kept resident between uses: faster reuse, more idle
     /// memory. Default 0.
     pub memory_keep_resident_bytes: usize,
+    /// Tear a finished execution's instance down on a background thread, after the outcome is
+    /// returned (about 0.25 ms off each call's latency). Default true.
+    pub teardown_in_background: bool,
 }
 
 impl Default for SandboxOptions {
@@ -29,6 +32,7 @@ impl Default for SandboxOptions {
             runtime: RuntimeOptions::default(),
             max_instances: engine::DEFAULT_MAX_INSTANCES,
             memory_keep_resident_bytes: 0,
+            teardown_in_background: true,
         }
     }
 }
@@ -46,6 +50,48 @@ pub(crate) struct Inner {
     pub fast: Arc<Flavor>,
     metered: Mutex<Option<Arc<Flavor>>>,
     options: SandboxOptions,
+    reaper: Option<Reaper>,
+}
+
+/// How many finished instances may wait for teardown; past that, the caller drops its own.
+const REAPER_QUEUE: usize = 64;
+
+/// A thread that drops finished guests, so their teardown (unmapping memory, returning the
+/// pool slot) happens after the caller has its outcome.
+struct Reaper {
+    queue: Mutex<std::sync::mpsc::SyncSender<Guest>>,
+}
+
+impl Reaper {
+    fn start() -> Result<Self, Error> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Guest>(REAPER_QUEUE);
+        std::thread::Builder::new()
+            .name("sandbox-reaper".into())
+            .spawn(move || {
+                for guest in rx {
+                    drop(guest);
+                }
+            })
+            .map_err(|source| Error::Io {
+                action: "starting the teardown thread",
+                source,
+            })?;
+        Ok(Reaper {
+            queue: Mutex::new(tx),
+        })
+    }
+
+    /// Hands `guest` to the thread, or drops it here when the queue is full.
+    fn dispose(&self, guest: Guest) {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(
+            std::sync::mpsc::TrySendError::Full(g) | std::sync::mpsc::TrySendError::Disconnected(g),
+        ) = queue.try_send(guest)
+        {
+            drop(queue);
+            drop(g);
+        }
+    }
 }
 
 /// A Python sandbox: build once, share across threads, run code with [`Sandbox::exec`].
@@ -100,12 +146,18 @@ impl Sandbox {
     pub fn new(options: SandboxOptions) -> Result<Self, Error> {
         let runtime = Runtime::prepare(options.runtime.clone())?;
         let fast = Arc::new(build_flavor(&runtime, &options, false)?);
+        let reaper = if options.teardown_in_background {
+            Some(Reaper::start()?)
+        } else {
+            None
+        };
         Ok(Sandbox {
             inner: Arc::new(Inner {
                 runtime,
                 fast,
                 metered: Mutex::new(None),
                 options,
+                reaper,
             }),
         })
     }
@@ -174,6 +226,10 @@ impl Sandbox {
             python_wasm::guest::python_str_literal(code)
         );
         let (outcome, _alive) = guest.turn(&source, &budget(limits))?;
+        match &self.inner.reaper {
+            Some(reaper) => reaper.dispose(guest),
+            None => drop(guest),
+        }
         Ok(outcome)
     }
 }

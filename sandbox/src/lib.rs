@@ -45,6 +45,6 @@ pub use error::Error;
 #[cfg(feature = "runtime")]
 pub use exec::{Sandbox, SandboxOptions};
 #[cfg(feature = "runtime")]
-pub use session::Session;
-#[cfg(feature = "runtime")]
 pub use python_wasm::{RuntimeOptions, SnapshotSpec};
+#[cfg(feature = "runtime")]
+pub use session::Session;

@@ -83,7 +83,10 @@ impl Session {
         }
         check_code(code)?;
         if self.turns >= self.limits.max_turns {
-            self.end(format!("it reached its cap of {} turns", self.limits.max_turns));
+            self.end(format!(
+                "it reached its cap of {} turns",
+                self.limits.max_turns
+            ));
             return Err(Error::SessionEnded(self.ended.clone().unwrap_or_default()));
         }
         let mut wall_time = limits.wall_time;
@@ -104,12 +107,9 @@ impl Session {
             stdout_bytes: limits.stdout_bytes,
             stderr_bytes: limits.stderr_bytes,
         };
-        let source = format!(
-            "__import__('_start').cell({}, '<cell {}>')",
-            python_wasm::guest::python_str_literal(code),
-            self.turns + 1
-        );
-        let (outcome, alive) = guest.turn(&source, &budget)?;
+        // A cell is a raw `turn`: the runtime echoes a final expression like a REPL, and
+        // `sys.exit`/`exit()` reach the host through the runtime's quitter.
+        let (outcome, alive) = guest.turn(code, &budget)?;
         self.turns += 1;
         self.used += Duration::from_secs_f64(outcome.wall_ms / 1e3);
         self.last_active = Instant::now();
@@ -173,5 +173,4 @@ mod tests {
     fn session_is_send() {
         assert_send::<Session>();
     }
-
 }

@@ -1,8 +1,10 @@
 //! The command line: shared argument groups and the dispatch to each subcommand (one module
 //! per subcommand).
 
+mod bench;
 mod exec;
 mod infer;
+mod repl;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +27,10 @@ pub struct Cli {
 enum Command {
     /// Run Python code in a fresh sandboxed interpreter.
     Exec(exec::ExecArgs),
+    /// Measure execution latency and throughput (fresh interpreters, many workers).
+    Bench(bench::BenchArgs),
+    /// A persistent interpreter: interactive, or the cells of a Markdown/`# %%` file.
+    Repl(repl::ReplArgs),
     /// Hint-infer: generate tool-integrated reasoning (hints, executed code, outputs) as JSONL.
     Infer(Box<infer::InferArgs>),
 }
@@ -135,6 +141,8 @@ pub fn exit_code(outcome: &Outcome) -> ExitCode {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Exec(args) => exec::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Repl(args) => repl::run(args),
         Command::Infer(args) => infer::run(*args),
     }
 }

@@ -52,7 +52,10 @@ fn sys_exit_gives_its_code() {
     assert_eq!(run("import sys; sys.exit(0)").status, Status::Finished);
     assert_eq!(run("print('a'); exit()").status, Status::Finished);
     assert_eq!(run("exit(5)").status, Status::Exit { code: 5 });
-    assert_eq!(run("raise SystemExit(700)").status, Status::Exit { code: 700 & 0xFF });
+    assert_eq!(
+        run("raise SystemExit(700)").status,
+        Status::Exit { code: 700 & 0xFF }
+    );
     let out = run("import sys; sys.exit('bye')");
     assert_eq!(out.status, Status::Exit { code: 1 });
     assert_eq!(out.stderr, "bye\n");

@@ -8,6 +8,7 @@
 mod cli;
 mod escape;
 mod exec;
+mod judge;
 mod limits;
 mod session;
 

@@ -17,12 +17,15 @@ fn turn(s: &mut Session, code: &str) -> sandbox::Outcome {
 #[test]
 fn state_carries_across_turns_and_exceptions_do_not_end_it() {
     let mut s = open();
-    assert_eq!(turn(&mut s, "def f(x):\n    return x * 2").status, Status::Finished);
+    assert_eq!(
+        turn(&mut s, "def f(x):\n    return x * 2").status,
+        Status::Finished
+    );
     let bad = turn(&mut s, "1/0");
     match &bad.status {
         Status::Exception { name, traceback } => {
             assert_eq!(name, "ZeroDivisionError");
-            assert!(traceback.contains("<cell 2>"), "{traceback}");
+            assert!(traceback.contains("<turn"), "{traceback}");
             assert!(!traceback.contains("<start>"), "{traceback}");
         }
         other => panic!("{other:?}"),
@@ -91,7 +94,12 @@ fn fuel_trap_in_a_metered_session() {
 
 #[test]
 fn exit_ends_the_session_cleanly() {
-    for code in ["exit()", "quit()", "import sys; sys.exit(0)", "import sys; sys.exit(4)"] {
+    for code in [
+        "exit()",
+        "quit()",
+        "import sys; sys.exit(0)",
+        "import sys; sys.exit(4)",
+    ] {
         let mut s = open();
         turn(&mut s, "a = 1");
         let out = turn(&mut s, code);
@@ -101,7 +109,10 @@ fn exit_ends_the_session_cleanly() {
             out.status
         );
         assert!(s.ended().is_some(), "{code} must end the session");
-        assert!(matches!(s.run("a", &TurnLimits::default()), Err(Error::SessionEnded(_))));
+        assert!(matches!(
+            s.run("a", &TurnLimits::default()),
+            Err(Error::SessionEnded(_))
+        ));
     }
 }
 
@@ -117,7 +128,9 @@ fn turn_cap_and_total_budget_end_the_session() {
     .unwrap();
     turn(&mut s, "1");
     turn(&mut s, "2");
-    assert!(matches!(s.run("3", &TurnLimits::default()), Err(Error::SessionEnded(m)) if m.contains("2 turns")));
+    assert!(
+        matches!(s.run("3", &TurnLimits::default()), Err(Error::SessionEnded(m)) if m.contains("2 turns"))
+    );
 
     let mut s = Session::open(
         sandbox(),
@@ -134,7 +147,11 @@ fn turn_cap_and_total_budget_end_the_session() {
             limit: Limit::WallTime
         }
     );
-    assert!(out.wall_ms < 2000.0, "the total budget bounds the turn: {}", out.wall_ms);
+    assert!(
+        out.wall_ms < 2000.0,
+        "the total budget bounds the turn: {}",
+        out.wall_ms
+    );
 }
 
 #[test]
@@ -167,7 +184,10 @@ fn hundred_sessions_at_once_stay_isolated() {
 fn oversized_cell_is_an_error() {
     let mut s = open();
     let big = "#".repeat(sandbox::MAX_CODE_BYTES + 1);
-    assert!(matches!(s.run(&big, &TurnLimits::default()), Err(Error::Invalid(_))));
+    assert!(matches!(
+        s.run(&big, &TurnLimits::default()),
+        Err(Error::Invalid(_))
+    ));
     assert!(s.ended().is_none());
 }
 
