@@ -202,7 +202,7 @@ mod tests {
                     prop_assert_eq!(buf.len(), bytes.len() - HEADER_BYTES - body.len());
                     prop_assert_eq!(&bytes[HEADER_BYTES..HEADER_BYTES + body.len()], &body[..]);
                 }
-                Ok(None) => prop_assert_eq!(buf, bytes),
+                Ok(None) => prop_assert_eq!(&buf, &bytes),
                 Err(FrameError::TooLarge(n)) => prop_assert!(n > MAX_FRAME_BYTES),
                 Err(e) => prop_assert!(false, "unexpected error {e}"),
             }
