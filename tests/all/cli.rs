@@ -135,3 +135,135 @@ fn offline_without_a_wheel_says_how_to_provide_the_runtime() {
         .unwrap();
     assert_one_line_error(&out, "--runtime");
 }
+
+#[test]
+fn repl_runs_markdown_and_percent_cells_in_one_session() {
+    crate::sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("nb.md");
+    std::fs::write(
+        &md,
+        "# Notes\n```python\ndef f(x):\n    return x + 1\n```\ntext\n```python\nf(41)\n```\n",
+    )
+    .unwrap();
+    let out = start().args(["repl", "--json"]).arg(&md).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["outcome"]["stdout"], "42\n");
+    assert_eq!(lines[1]["line"], 8);
+
+    let py = dir.path().join("cells.py");
+    std::fs::write(&py, "x = 2\n# %%\nprint(x * 21)\n# %%\n1/0\n").unwrap();
+    let out = start().args(["repl"]).arg(&py).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ZeroDivisionError"));
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn repl_reads_interactive_cells_from_stdin() {
+    crate::sandbox();
+    use std::io::Write;
+    let mut child = start()
+        .args(["repl"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"def g(n):\n    return n * 3\n\ng(5)\nexit()\nprint('never')\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "15\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("session ended"));
+}
+
+#[test]
+fn repl_rejects_non_utf8_and_oversized_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.py");
+    std::fs::write(&bad, b"x = '\xff'\n").unwrap();
+    let out = start().arg("repl").arg(&bad).output().unwrap();
+    assert_one_line_error(&out, "not UTF-8");
+    let big = dir.path().join("big.py");
+    std::fs::write(&big, "#".repeat(sandbox::MAX_CODE_BYTES + 10)).unwrap();
+    let out = start().arg("repl").arg(&big).output().unwrap();
+    assert_one_line_error(&out, "the limit is");
+}
+
+#[test]
+fn judge_cli_single_program_and_batch() {
+    crate::sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("p.py");
+    std::fs::write(&prog, "print(int(input()) * 2)").unwrap();
+    let tests = dir.path().join("t.json");
+    std::fs::write(
+        &tests,
+        r#"{"tests": [{"input": "2\n", "output": "4\n"}, {"input": "5\n", "output": "10\n"}]}"#,
+    )
+    .unwrap();
+    let out = start()
+        .args(["judge", "--program"])
+        .arg(&prog)
+        .arg("--tests")
+        .arg(&tests)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], true);
+
+    let input = dir.path().join("s.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"id": 1, "program": "print(int(input())+1)", "tests": [{"input": "1\n", "output": "2\n"}]}"#, "\n",
+            "not json\n",
+            r#"{"id": "b", "program": "def f(x):\n    return x", "fn_name": "f", "tests": [{"args": [3], "expected": 4}]}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let results = dir.path().join("r.jsonl");
+    let out = start()
+        .args(["judge", "--input"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&results)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("1 of 3 programs passed"),
+        "{err}"
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&results)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        let expect = l["id"] == 1;
+        assert_eq!(l["passed"], expect, "{l}");
+    }
+}
