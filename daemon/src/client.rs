@@ -41,7 +41,7 @@ pub(crate) fn current_uid() -> u32 {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The daemon's socket could not be reached.
-    #[error("cannot connect to startd at {path} (is it running? start it with `startd`): {source}")]
+    #[error("cannot connect to startd at {path} (is it running? start it with `startd`)")]
     Connect {
         /// The socket path tried.
         path: PathBuf,

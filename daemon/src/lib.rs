@@ -17,7 +17,7 @@ mod protocol;
 pub use client::{BlockingClient, Client, ClientError, SOCKET_ENV, default_socket_path};
 pub use frame::{
     FrameError, HEADER_BYTES, MAX_FRAME_BYTES, decode as decode_frame, encode as encode_frame,
-    read_frame, write_frame,
+    read_frame, read_frame_sync, write_frame, write_frame_sync,
 };
 pub use protocol::{
     ErrorKind, ErrorReply, Latency, Op, Reply, ReplyResult, Request, Response, Stats, WorkerStats,

@@ -131,7 +131,7 @@ pub enum ServerError {
     #[error("{0} exists and is not a socket; refusing to replace it")]
     NotASocket(PathBuf),
     /// Socket set-up failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Socket {
         /// What we were doing.
         action: &'static str,

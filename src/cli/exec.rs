@@ -25,6 +25,8 @@ pub struct ExecArgs {
     limits: LimitArgs,
     #[command(flatten)]
     runtime: RuntimeArgs,
+    #[command(flatten)]
+    daemon: super::via_daemon::DaemonArgs,
 }
 
 fn exec_source(args: &ExecArgs) -> Result<String> {
@@ -51,8 +53,11 @@ fn exec_source(args: &ExecArgs) -> Result<String> {
 pub fn run(args: ExecArgs) -> Result<ExitCode> {
     let code = exec_source(&args)?;
     let limits = args.limits.limits()?;
-    let sandbox = args.runtime.sandbox()?;
-    let outcome = sandbox.exec(&code, &limits)?;
+    let outcome = if args.daemon.daemon {
+        args.daemon.exec(&code, &limits)?
+    } else {
+        args.runtime.sandbox()?.exec(&code, &limits)?
+    };
     if args.json {
         println!("{}", serde_json::to_string(&outcome)?);
     } else {

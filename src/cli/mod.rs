@@ -5,6 +5,7 @@ mod bench;
 mod exec;
 mod infer;
 mod repl;
+mod via_daemon;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
