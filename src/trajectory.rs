@@ -180,7 +180,7 @@ impl Trajectory {
                         InsertPoint::BeforeThinkEnd => "before </think>".to_string(),
                         InsertPoint::BeforeEos => "before end of sequence".to_string(),
                     };
-                    out.push_str(&format!("\n⟦hint {hint_id}, {why}⟧"));
+                    out.push_str(&format!("⟦hint {hint_id}, {why}⟧"));
                     out.push_str(text);
                 }
                 Segment::Output { text, call } => {
@@ -189,7 +189,7 @@ impl Trajectory {
                         .get(*call)
                         .map(|c| format!("{}, {:.1} ms", c.status, c.exec_ms))
                         .unwrap_or_default();
-                    out.push_str(&format!("⟦executed: {status}⟧"));
+                    out.push_str(&format!("\n⟦executed: {status}⟧"));
                     out.push_str(text);
                 }
             }

@@ -183,6 +183,7 @@ impl Backend for LlamaCppBackend {
             seq: Vec::new(),
             bytes: Vec::new(),
             in_cache: 0,
+            stale_logits: false,
             utf8: Utf8Buffer::default(),
             n_ctx: self.options.context_tokens as usize,
             counters,
@@ -201,6 +202,8 @@ struct LlamaGeneration<'a> {
     bytes: Vec<u8>,
     /// How many of `prompt ++ seq` are in the KV cache.
     in_cache: usize,
+    /// The last decode's logits belong to a token that a truncation removed.
+    stale_logits: bool,
     utf8: Utf8Buffer,
     n_ctx: usize,
     counters: Counters,
@@ -222,6 +225,18 @@ impl LlamaGeneration<'_> {
     /// Decodes every token not yet in the cache, in batches, logits on the last one only.
     fn catch_up(&mut self) -> Result<(), BackendError> {
         let total = self.total();
+        if self.stale_logits && self.in_cache == total && total > 0 {
+            // Nothing new to decode, but the logits are for a removed token: decode the last
+            // kept token again.
+            let last = u32::try_from(total - 1)
+                .map_err(|_| BackendError::Engine("position out of range".into()))?;
+            self.ctx
+                .kv_cache_seq_rm(0, Some(last), None)
+                .map_err(|e| BackendError::Engine(format!("cannot cut the KV cache: {e}")))?;
+            self.in_cache -= 1;
+            self.counters.discarded_tokens += 1;
+        }
+        self.stale_logits = false;
         while self.in_cache < total {
             let end = (self.in_cache + BATCH_TOKENS).min(total);
             let mut batch = LlamaBatch::new(BATCH_TOKENS, 1);
@@ -304,6 +319,7 @@ impl Generation for LlamaGeneration<'_> {
             self.counters.discarded_tokens += (self.in_cache - keep_pos) as u64;
             self.in_cache = keep_pos;
             self.counters.context_tokens = keep_pos as u64;
+            self.stale_logits = true;
         }
         self.push_text_tokens(&tail);
         Ok(())

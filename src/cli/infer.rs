@@ -95,7 +95,7 @@ pub struct InferArgs {
     /// Probability that a trigger word gets a hint.
     #[arg(long, default_value_t = 1.0, value_name = "P")]
     trigger_probability: f64,
-    /// Generated tokens per trajectory, at most (default 4096; 320 with --example).
+    /// Generated tokens per trajectory, at most (default 4096; 640 with --example).
     #[arg(long, value_name = "N")]
     max_tokens: Option<u64>,
     /// Code blocks executed per trajectory, at most.
@@ -122,6 +122,9 @@ pub struct InferArgs {
     /// Context window of an in-process model, in tokens.
     #[arg(long, default_value_t = start::backend::llama::DEFAULT_CONTEXT_TOKENS, value_name = "N")]
     context_tokens: u32,
+    /// CPU threads of an in-process model (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<i32>,
     /// System prompt.
     #[arg(long)]
     system: Option<String>,
@@ -175,7 +178,7 @@ impl InferArgs {
             ..InsertPolicy::default()
         };
         policy.validate()?;
-        let default_tokens = if self.example { 320 } else { 4096 };
+        let default_tokens = if self.example { 640 } else { 4096 };
         Ok(GenerateOptions {
             policy,
             sampling: SampleParams {
@@ -273,7 +276,10 @@ impl InferArgs {
             } else {
                 self.context_tokens
             },
-            ..LlamaOptions::default()
+            threads: self
+                .threads
+                .filter(|n| *n > 0)
+                .unwrap_or(LlamaOptions::default().threads),
         };
         let backend = LlamaCppBackend::load(&path, options)?;
         step.finish();
