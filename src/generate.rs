@@ -544,6 +544,7 @@ impl<'a> Driver<'a> {
         tool_calls: &mut Vec<ToolCall>,
     ) -> Result<(), GenerateError> {
         let began = Instant::now();
+        let mut runner_time = Duration::ZERO;
         let code = run.text[code_start.min(code_end)..code_end].to_string();
         let result = if tool_calls.len() as u64 >= u64::from(self.options.max_tool_calls) {
             RunResult::NotRun(format!(
@@ -551,7 +552,10 @@ impl<'a> Driver<'a> {
                 self.options.max_tool_calls
             ))
         } else {
-            runner.run(&code)?
+            let t = Instant::now();
+            let result = runner.run(&code)?;
+            runner_time = t.elapsed();
+            result
         };
         let exec_ms = match &result {
             RunResult::Ran(o) => o.wall_ms,
@@ -577,7 +581,7 @@ impl<'a> Driver<'a> {
             RunResult::NotRun(_) => (String::new(), String::new()),
         };
         run.append(Segment::Output { text: block, call })?;
-        let driver_ms = (began.elapsed().as_secs_f64() * 1e3 - exec_ms).max(0.0);
+        let driver_ms = began.elapsed().saturating_sub(runner_time).as_secs_f64() * 1e3;
         tool_calls.push(ToolCall {
             code,
             status,

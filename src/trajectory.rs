@@ -90,8 +90,8 @@ pub struct ToolCall {
     pub shown: String,
     /// Time the code ran, in milliseconds.
     pub exec_ms: f64,
-    /// Driver time for this call besides running the code (parsing, formatting, appending), in
-    /// milliseconds.
+    /// Driver time for this call besides the code runner (opening the session and running the
+    /// code): extracting, formatting and appending, in milliseconds.
     pub driver_ms: f64,
 }
 
