@@ -181,15 +181,16 @@ fn socket_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error
 /// # Errors
 /// [`ServerError::AlreadyRunning`], [`ServerError::NotASocket`] or an I/O failure.
 pub fn prepare_socket_path(path: &Path) -> Result<(), ServerError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(socket_error("cannot create the folder for", path))?;
-        }
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(socket_error("cannot create the folder for", path))?;
     }
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
