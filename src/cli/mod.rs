@@ -3,8 +3,12 @@
 
 mod bench;
 mod exec;
+mod export;
+mod filter;
 mod infer;
 mod repl;
+mod rft;
+mod score;
 mod via_daemon;
 
 use std::path::PathBuf;
@@ -34,6 +38,14 @@ enum Command {
     Repl(repl::ReplArgs),
     /// Hint-infer: generate tool-integrated reasoning (hints, executed code, outputs) as JSONL.
     Infer(Box<infer::InferArgs>),
+    /// Hint-RFT: score trajectories (math answers, code tests), or answer pairs (`--pairs`).
+    Score(score::ScoreArgs),
+    /// Hint-RFT: drop wrong and degenerate trajectories (with reasons), keep K per problem.
+    Filter(filter::FilterArgs),
+    /// Hint-RFT: export trajectories as SFT chat JSONL.
+    Export(export::ExportArgs),
+    /// Hint-RFT: one round (sample, score, filter, export, report) into a folder; resumable.
+    Rft(Box<rft::RftArgs>),
 }
 
 /// Where the runtime comes from and is cached.
@@ -145,5 +157,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => bench::run(args),
         Command::Repl(args) => repl::run(args),
         Command::Infer(args) => infer::run(*args),
+        Command::Score(args) => score::run(args),
+        Command::Filter(args) => filter::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Rft(args) => rft::run(*args),
     }
 }
