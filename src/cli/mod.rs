@@ -6,6 +6,7 @@ mod exec;
 mod export;
 mod filter;
 mod infer;
+mod judge;
 mod repl;
 mod rft;
 mod score;
@@ -36,6 +37,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// A persistent interpreter: interactive, or the cells of a Markdown/`# %%` file.
     Repl(repl::ReplArgs),
+    /// Judge programs against tests in the sandbox (one program, or a JSONL batch).
+    Judge(judge::JudgeArgs),
     /// Hint-infer: generate tool-integrated reasoning (hints, executed code, outputs) as JSONL.
     Infer(Box<infer::InferArgs>),
     /// Hint-RFT: score trajectories (math answers, code tests), or answer pairs (`--pairs`).
@@ -156,6 +159,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Exec(args) => exec::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Repl(args) => repl::run(args),
+        Command::Judge(args) => judge::run(args),
         Command::Infer(args) => infer::run(*args),
         Command::Score(args) => score::run(args),
         Command::Filter(args) => filter::run(args),
