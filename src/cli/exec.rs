@@ -77,4 +77,3 @@ pub fn run(args: ExecArgs) -> Result<ExitCode> {
     }
     Ok(exit_code(&outcome))
 }
-

@@ -22,7 +22,9 @@ pub struct DaemonArgs {
 impl DaemonArgs {
     /// The socket path to use.
     pub fn socket_path(&self) -> PathBuf {
-        self.socket.clone().unwrap_or_else(daemon::default_socket_path)
+        self.socket
+            .clone()
+            .unwrap_or_else(daemon::default_socket_path)
     }
 
     /// A connection to the daemon.
