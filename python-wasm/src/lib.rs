@@ -29,6 +29,7 @@ mod snapshot;
 pub use cache::{CacheDir, default_cache_dir};
 pub use compile::CompiledModule;
 pub use error::Error;
+pub use fetch::pip_download;
 pub use progress::Progress;
 pub use runtime::{Runtime, RuntimeOptions};
 pub use snapshot::{DEFAULT_PRELOAD, HELPER_MODULE, SnapshotSpec};

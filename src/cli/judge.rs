@@ -4,7 +4,6 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -12,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use start::judge::{JudgeOptions, Tests, judge};
 
-use super::{RuntimeArgs, read_text};
+use super::{RuntimeArgs, check_memory_mib, check_timeout, read_text};
 
 /// The longest line accepted in a solutions file: 16 MiB.
 const MAX_LINE_BYTES: usize = 16 << 20;
@@ -61,15 +60,9 @@ struct Line {
 }
 
 fn options(args: &JudgeArgs) -> Result<JudgeOptions> {
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        bail!("--timeout must be a positive number of seconds");
-    }
-    if args.memory_mib == 0 || args.memory_mib > 4096 {
-        bail!("--memory-mib must be between 1 and 4096");
-    }
     Ok(JudgeOptions {
-        time_per_test: Duration::from_secs_f64(args.timeout.min(1e6)),
-        memory_bytes: args.memory_mib << 20,
+        time_per_test: check_timeout(args.timeout)?,
+        memory_bytes: check_memory_mib(args.memory_mib)?,
         stop_on_first_failure: args.stop_on_first_failure,
         ..JudgeOptions::default()
     })

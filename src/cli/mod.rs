@@ -106,28 +106,34 @@ pub struct LimitArgs {
     seed: Option<u64>,
 }
 
+/// Checks a `--timeout` (seconds) and returns it as a duration.
+pub fn check_timeout(seconds: f64) -> Result<Duration> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        bail!("--timeout must be a positive number of seconds, not {seconds}");
+    }
+    Ok(Duration::from_secs_f64(seconds.min(1e9)))
+}
+
+/// Checks a `--memory-mib` and returns it in bytes.
+pub fn check_memory_mib(mib: u64) -> Result<u64> {
+    if mib == 0 || mib > 4096 {
+        bail!("--memory-mib must be between 1 and 4096, not {mib}");
+    }
+    Ok(mib << 20)
+}
+
 impl LimitArgs {
     pub fn limits(&self) -> Result<Limits> {
-        if !(self.timeout.is_finite() && self.timeout > 0.0) {
-            bail!(
-                "--timeout must be a positive number of seconds, not {}",
-                self.timeout
-            );
-        }
-        if self.memory_mib == 0 || self.memory_mib > 4096 {
-            bail!(
-                "--memory-mib must be between 1 and 4096, not {}",
-                self.memory_mib
-            );
-        }
+        let wall_time = check_timeout(self.timeout)?;
+        let memory_bytes = check_memory_mib(self.memory_mib)?;
         let stdin = match &self.stdin_file {
             Some(path) => read_text(path)?,
             None => String::new(),
         };
         Ok(Limits {
-            wall_time: Duration::from_secs_f64(self.timeout.min(1e9)),
+            wall_time,
             fuel: self.fuel,
-            memory_bytes: self.memory_mib << 20,
+            memory_bytes,
             stdout_bytes: self.stdout_bytes,
             stderr_bytes: self.stderr_bytes,
             stdin,

@@ -4,7 +4,6 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -12,7 +11,7 @@ use sandbox::{Outcome, Session, SessionLimits, Status, TurnLimits};
 use serde::Serialize;
 use start::cells;
 
-use super::{RuntimeArgs, read_text};
+use super::{RuntimeArgs, check_memory_mib, check_timeout, read_text};
 
 #[derive(Debug, Args)]
 pub struct ReplArgs {
@@ -60,18 +59,8 @@ fn show(outcome: &Outcome) {
 
 /// Runs `start repl`.
 pub fn run(args: ReplArgs) -> Result<ExitCode> {
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        bail!(
-            "--timeout must be a positive number of seconds, not {}",
-            args.timeout
-        );
-    }
-    if args.memory_mib == 0 || args.memory_mib > 4096 {
-        bail!(
-            "--memory-mib must be between 1 and 4096, not {}",
-            args.memory_mib
-        );
-    }
+    let wall_time = check_timeout(args.timeout)?;
+    let memory_bytes = check_memory_mib(args.memory_mib)?;
     // Read and split the file before the (slower) sandbox start, so bad input fails fast.
     let cells = match &args.file {
         Some(path) => {
@@ -100,14 +89,14 @@ pub fn run(args: ReplArgs) -> Result<ExitCode> {
     let mut session = Session::open(
         &sandbox,
         SessionLimits {
-            memory_bytes: args.memory_mib << 20,
+            memory_bytes,
             seed: args.seed,
             ..SessionLimits::default()
         },
     )
     .context("cannot open a session")?;
     let turn = TurnLimits {
-        wall_time: Duration::from_secs_f64(args.timeout.min(1e9)),
+        wall_time,
         ..TurnLimits::default()
     };
     match cells {
