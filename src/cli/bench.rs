@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sandbox::{Limits, Sandbox, Status};
 use serde::{Deserialize, Serialize};
 
+use super::via_daemon::DaemonArgs;
 use super::{RuntimeArgs, read_text};
 
 /// A child reports progress every this many executions.
@@ -27,6 +28,9 @@ pub enum Mode {
     Threads,
     /// One process per worker, each with its own sandbox.
     Processes,
+    /// Through a running `startd` (`--daemon`): one connection per worker.
+    #[value(skip)]
+    Daemon,
 }
 
 #[derive(Debug, Args)]
@@ -37,10 +41,10 @@ pub struct BenchArgs {
     /// Total executions (after warm-up).
     #[arg(long, short = 'n', default_value_t = 2000)]
     iterations: usize,
-    /// Concurrent workers.
+    /// Concurrent workers (with `--daemon`: connections, each with one request in flight).
     #[arg(long, short = 'c', default_value_t = 1)]
     workers: usize,
-    /// Workers as threads or as processes.
+    /// Workers as threads or as processes (ignored with `--daemon`).
     #[arg(long, value_enum, default_value_t = Mode::Processes)]
     mode: Mode,
     /// Warm-up executions per worker, not measured.
@@ -52,6 +56,8 @@ pub struct BenchArgs {
     /// Internal: run as a worker process of another `start bench`.
     #[arg(long, hide = true)]
     child: bool,
+    #[command(flatten)]
+    daemon: DaemonArgs,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -267,6 +273,67 @@ fn run_processes(args: &BenchArgs) -> Result<(Vec<f64>, usize, Duration)> {
     Ok((latencies, errors, elapsed))
 }
 
+/// Through `startd`: each worker is a thread with its own connection, so the daemon sees
+/// `--workers` requests in flight at once.
+fn run_daemon(args: &BenchArgs, code: &str) -> Result<(Vec<f64>, usize, Duration)> {
+    let clients = (0..args.workers)
+        .map(|_| args.daemon.client())
+        .collect::<Result<Vec<_>>>()?;
+    let one = |client: &daemon::BlockingClient| -> Result<(f64, bool)> {
+        let started = Instant::now();
+        let outcome = client
+            .exec(code, &Limits::default())
+            .context("startd could not run the bench workload")?;
+        Ok((
+            started.elapsed().as_secs_f64() * 1e3,
+            outcome.status == Status::Finished,
+        ))
+    };
+    for client in &clients {
+        for _ in 0..args.warmup {
+            one(client)?;
+        }
+    }
+    let progress = bar(args.iterations, args.json);
+    let errors = AtomicUsize::new(0);
+    let latencies = Mutex::new(Vec::with_capacity(args.iterations));
+    let started = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let handles: Vec<_> = split(args.iterations, args.workers)
+            .into_iter()
+            .zip(&clients)
+            .map(|(count, client)| {
+                let (progress, errors, latencies, one) = (&progress, &errors, &latencies, &one);
+                scope.spawn(move || -> Result<()> {
+                    let mut mine = Vec::with_capacity(count);
+                    for _ in 0..count {
+                        let (ms, ok) = one(client)?;
+                        mine.push(ms);
+                        if !ok {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        progress.inc(1);
+                    }
+                    latencies
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend(mine);
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a bench worker thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    let latencies = latencies.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok((latencies, errors.into_inner(), elapsed))
+}
+
 /// The worker-process side: prepare, say ready, wait for go, run, report.
 fn child(args: &BenchArgs, code: &str) -> Result<ExitCode> {
     let sandbox = args.runtime.sandbox()?;
@@ -304,16 +371,22 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if args.child {
         return child(&args, &code);
     }
-    let (mut latencies, errors, elapsed) = match args.mode {
+    let mode = if args.daemon.daemon {
+        Mode::Daemon
+    } else {
+        args.mode
+    };
+    let (mut latencies, errors, elapsed) = match mode {
         Mode::Threads => run_threads(&args, &code)?,
         Mode::Processes => run_processes(&args)?,
+        Mode::Daemon => run_daemon(&args, &code)?,
     };
     latencies.sort_by(f64::total_cmp);
     let report = Report {
         workload: args.workload.clone(),
         iterations: latencies.len(),
         workers: args.workers,
-        mode: args.mode,
+        mode,
         p50_ms: percentile(&latencies, 50.0),
         p90_ms: percentile(&latencies, 90.0),
         p99_ms: percentile(&latencies, 99.0),
@@ -332,6 +405,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             match report.mode {
                 Mode::Threads => "thread(s)",
                 Mode::Processes => "process(es)",
+                Mode::Daemon => "connection(s) to startd",
             },
             report.p50_ms,
             report.p90_ms,

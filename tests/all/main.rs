@@ -11,6 +11,7 @@ mod exec;
 mod judge;
 mod limits;
 mod session;
+mod via_daemon;
 
 use std::sync::OnceLock;
 
