@@ -19,9 +19,13 @@ const SYMPY: &str = "import sympy\nprint(sympy.factorint(2**64-1))";
 const NUMPY: &str =
     "import numpy as np\nnp.random.seed(0)\nprint(np.linalg.det(np.random.rand(50, 50)))";
 
-fn sandbox(background: bool) -> Sandbox {
+fn sandbox(reuse: bool) -> Sandbox {
     Sandbox::new(SandboxOptions {
-        teardown_in_background: background,
+        reuse_instances: if reuse {
+            sandbox::DEFAULT_REUSE_INSTANCES
+        } else {
+            0
+        },
         ..SandboxOptions::default()
     })
     .expect("runtime prepared (run the README's main command first)")
@@ -29,7 +33,7 @@ fn sandbox(background: bool) -> Sandbox {
 
 fn fresh(c: &mut Criterion) {
     let fast = sandbox(true);
-    let inline = sandbox(false);
+    let no_reuse = sandbox(false);
     let limits = Limits::default();
     let mut group = c.benchmark_group("fresh_exec");
     group.measurement_time(Duration::from_secs(5));
@@ -42,9 +46,11 @@ fn fresh(c: &mut Criterion) {
             b.iter(|| fast.exec(code, &limits).unwrap())
         });
     }
-    group.bench_function("trivial/ours_inline_teardown", |b| {
-        b.iter(|| inline.exec(TRIVIAL, &limits).unwrap())
-    });
+    for (name, code) in [("trivial", TRIVIAL), ("sympy_factorint", SYMPY)] {
+        group.bench_function(format!("{name}/ours_no_reuse"), |b| {
+            b.iter(|| no_reuse.exec(code, &limits).unwrap())
+        });
+    }
     group.sample_size(20);
     for (name, code) in [("trivial", TRIVIAL), ("sympy_factorint", SYMPY)] {
         group.bench_function(format!("{name}/native_python3_subprocess"), |b| {

@@ -70,9 +70,10 @@ pub(crate) fn cwasm_path(
     engine.precompile_compatibility_hash().hash(&mut h);
     let key = sha256_bytes(
         format!(
-            "{input_key}\nwasmtime {}\nengine {:016x}",
+            "{input_key}\nwasmtime {}\nengine {:016x}\ndense image {}",
             wasmtime_version(),
-            h.finish()
+            h.finish(),
+            crate::DENSE_IMAGE_BYTES
         )
         .as_bytes(),
     );

@@ -13,6 +13,7 @@
 //! - `guest`: the guest's view of the world (argv, preopens) shared by every instance.
 //! - `compile`: precompiled `.cwasm` files, verified and rebuilt when damaged.
 //! - `snapshot`: the pre-initialized snapshot (interpreter started, modules imported).
+//! - `reuse`: marking a snapshot safe to restore and reuse in place.
 //! - `progress`: what the user sees while long work runs.
 //! - `runtime`: [`Runtime`], which ties the above together.
 
@@ -23,6 +24,7 @@ mod fetch;
 pub mod guest;
 pub mod pins;
 mod progress;
+pub mod reuse;
 mod runtime;
 mod snapshot;
 
@@ -32,7 +34,14 @@ pub use error::Error;
 pub use fetch::pip_download;
 pub use progress::Progress;
 pub use runtime::{Runtime, RuntimeOptions};
-pub use snapshot::{DEFAULT_PRELOAD, HELPER_MODULE, SnapshotSpec};
+pub use snapshot::{DEFAULT_HEAP_HEADROOM_BYTES, DEFAULT_PRELOAD, HELPER_MODULE, SnapshotSpec};
+
+/// What engines must pass to `Config::memory_guaranteed_dense_image_size`: the snapshot's
+/// memory image (data, then the zeroed heap headroom, then a little data after it) is sparser
+/// than wasmtime's default accepts for copy-on-write mapping; without this every instance
+/// would copy the whole image in. Part of the compiled-code cache key, since wasmtime decides
+/// this when compiling.
+pub const DENSE_IMAGE_BYTES: u64 = 1 << 30;
 
 /// Environment variable naming the cache folder (overrides the default under the user's cache dir).
 pub const CACHE_DIR_ENV: &str = "START_CACHE_DIR";

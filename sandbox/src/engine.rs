@@ -60,6 +60,7 @@ pub fn build(settings: EngineSettings) -> Result<Engine, Error> {
         .epoch_interruption(true)
         .consume_fuel(settings.fuel)
         .memory_init_cow(true)
+        .memory_guaranteed_dense_image_size(python_wasm::DENSE_IMAGE_BYTES)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).map_err(|e| Error::engine("creating the wasmtime engine", e))
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasmtime::{Engine, InstancePre, Memory, ResourceLimiter, Store, Trap, TypedFunc};
+use wasmtime::{Engine, Instance, InstancePre, Memory, ResourceLimiter, Store, Trap, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
@@ -78,14 +78,25 @@ pub(crate) struct TurnBudget {
 /// A live CPython instance.
 pub(crate) struct Guest {
     store: Store<HostState>,
+    instance: Instance,
     memory: Memory,
     alloc: TypedFunc<i32, i32>,
     turn: TypedFunc<(i32, i32), i32>,
     stdout: CappedPipe,
     stderr: CappedPipe,
     metered: bool,
+    /// Whether every call so far returned normally (no trap, no timeout): only such a guest's
+    /// state is fully known and may be restored for reuse.
+    returned: bool,
     // Dropped after the store: the guest's files live here.
-    _scratch: tempfile::TempDir,
+    scratch: tempfile::TempDir,
+}
+
+/// What a guest is armed with for one execution: its I/O and its memory cap.
+pub(crate) struct Arming<'a> {
+    pub stdlib_dir: &'a std::path::Path,
+    pub memory_bytes: u64,
+    pub stdin: &'a str,
 }
 
 thread_local! {
@@ -105,14 +116,37 @@ fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, Error> {
     })
 }
 
+/// Host state for one execution: fresh pipes, a fresh WASI context over `scratch`, the cap.
+fn host_state(
+    arming: &Arming<'_>,
+    scratch: &std::path::Path,
+) -> Result<(HostState, CappedPipe, CappedPipe), Error> {
+    let stdout = CappedPipe::new(0);
+    let stderr = CappedPipe::new(0);
+    let wasi = python_wasm::guest::wasi_builder(arming.stdlib_dir, scratch)?
+        .stdin(MemoryInputPipe::new(arming.stdin.as_bytes().to_vec()))
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .build_p1();
+    let cap_bytes =
+        usize::try_from(arming.memory_bytes.min(crate::MAX_MEMORY_BYTES)).unwrap_or(usize::MAX);
+    let state = HostState {
+        wasi,
+        limiter: MemoryLimiter {
+            cap_bytes,
+            peak_bytes: 0,
+            refused: false,
+        },
+    };
+    Ok((state, stdout, stderr))
+}
+
 impl Guest {
     /// Instantiates a fresh guest from `pre`.
     pub fn new(
         engine: &Engine,
         pre: &InstancePre<HostState>,
-        stdlib_dir: &std::path::Path,
-        memory_bytes: u64,
-        stdin: &str,
+        arming: &Arming<'_>,
         metered: bool,
     ) -> Result<Self, Error> {
         let scratch = tempfile::Builder::new()
@@ -122,26 +156,8 @@ impl Guest {
                 action: "creating the scratch folder",
                 source,
             })?;
-        let stdout = CappedPipe::new(0);
-        let stderr = CappedPipe::new(0);
-        let wasi = python_wasm::guest::wasi_builder(stdlib_dir, scratch.path())?
-            .stdin(MemoryInputPipe::new(stdin.as_bytes().to_vec()))
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build_p1();
-        let cap_bytes =
-            usize::try_from(memory_bytes.min(crate::MAX_MEMORY_BYTES)).unwrap_or(usize::MAX);
-        let mut store = Store::new(
-            engine,
-            HostState {
-                wasi,
-                limiter: MemoryLimiter {
-                    cap_bytes,
-                    peak_bytes: 0,
-                    refused: false,
-                },
-            },
-        );
+        let (state, stdout, stderr) = host_state(arming, scratch.path())?;
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ticks_for(Duration::from_secs(60)));
@@ -165,14 +181,48 @@ impl Guest {
         store.data_mut().limiter.peak_bytes = initial;
         Ok(Guest {
             store,
+            instance,
             memory,
             alloc,
             turn,
             stdout,
             stderr,
             metered,
-            _scratch: scratch,
+            returned: true,
+            scratch,
         })
+    }
+
+    /// Gives a restored guest fresh host state for its next execution: new pipes, a new WASI
+    /// context (no file descriptors left from the last one), the given stdin and memory cap.
+    pub fn rearm(&mut self, arming: &Arming<'_>) -> Result<(), Error> {
+        let (mut state, stdout, stderr) = host_state(arming, self.scratch.path())?;
+        state.limiter.peak_bytes = self.memory.data_size(&self.store);
+        *self.store.data_mut() = state;
+        self.stdout = stdout;
+        self.stderr = stderr;
+        Ok(())
+    }
+
+    /// Whether every call so far returned normally.
+    pub fn returned(&self) -> bool {
+        self.returned
+    }
+
+    /// The guest's linear memory as raw parts, for restoring it in place.
+    pub fn memory_raw(&mut self) -> (*mut u8, usize) {
+        let data = self.memory.data_mut(&mut self.store);
+        (data.as_mut_ptr(), data.len())
+    }
+
+    /// The instance and its store, for reading or resetting exported globals.
+    pub fn instance_mut(&mut self) -> (Instance, &mut Store<HostState>) {
+        (self.instance, &mut self.store)
+    }
+
+    /// The host folder the guest sees as `/`.
+    pub fn scratch_dir(&self) -> &std::path::Path {
+        self.scratch.path()
     }
 
     /// Runs `source` as one `turn`, within `budget`. Returns the outcome and whether the guest
@@ -208,6 +258,7 @@ impl Guest {
             }
         })?;
         let wall = started.elapsed();
+        self.returned &= matches!(raw, Raw::Returned(_));
         let fuel_used = match (fuel_budget, budget.fuel) {
             (Some(given), Some(_)) => {
                 Some(given.saturating_sub(self.store.get_fuel().unwrap_or(0)))

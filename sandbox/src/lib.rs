@@ -1,18 +1,21 @@
 //! Run untrusted Python in CPython-on-WASI, inside wasmtime, under hard limits.
 //!
 //! A [`Sandbox`] is built once (engine, compiled snapshot, pre-linked instance) and shared by
-//! threads; [`Sandbox::exec`] runs code in a brand-new interpreter each call, started from a
-//! pre-initialized snapshot, and returns an [`Outcome`]. A guest that fails or hits a limit is an
+//! threads; [`Sandbox::exec`] runs code in an interpreter in the exact state of a
+//! pre-initialized snapshot (a new instance, or a finished one restored byte for byte), and
+//! returns an [`Outcome`]. A guest that fails or hits a limit is an
 //! `Outcome`, never an `Err`: `Err` is for the host's own failures.
 //!
 //! The defaults are secure: the guest sees the read-only standard library and an empty private
-//! scratch folder removed after the call; no host environment, no network, no subprocesses, no
+//! scratch folder emptied after the call; no host environment, no network, no subprocesses, no
 //! other host files; stdin is empty; output is capped.
 //!
 //! Modules: `limits` ([`Limits`]), `outcome` ([`Outcome`], [`Status`]), `error` ([`Error`]),
 //! `engine` (wasmtime configuration and the epoch ticker), `output` (capped output pipes),
-//! `exec` ([`Sandbox`] and fresh executions), `instance` (one live guest), `session`
-//! ([`Session`]: a persistent interpreter across turns).
+//! `exec` ([`Sandbox`] and fresh executions), `instance` (one live guest), `recycle` (restoring
+//! a finished guest to the snapshot's exact state so the next execution reuses it), `pagemap`
+//! (which pages a guest wrote, from Linux's `PAGEMAP_SCAN`), `session` ([`Session`]: a
+//! persistent interpreter across turns).
 //!
 //! Without the default `runtime` feature only the wire types ([`Limits`], [`Outcome`]) are
 //! built, so a client of the daemon does not link wasmtime.
@@ -38,12 +41,16 @@ mod instance;
 #[cfg(feature = "runtime")]
 mod output;
 #[cfg(feature = "runtime")]
+mod pagemap;
+#[cfg(feature = "runtime")]
+mod recycle;
+#[cfg(feature = "runtime")]
 mod session;
 
 #[cfg(feature = "runtime")]
 pub use error::Error;
 #[cfg(feature = "runtime")]
-pub use exec::{Sandbox, SandboxOptions};
+pub use exec::{DEFAULT_REUSE_INSTANCES, Sandbox, SandboxOptions};
 #[cfg(feature = "runtime")]
 pub use python_wasm::{RuntimeOptions, SnapshotSpec};
 #[cfg(feature = "runtime")]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use sandbox::{Limits, Sandbox, Status};
+use sandbox::{Limits, Sandbox, SandboxOptions, Status};
 use serde::{Deserialize, Serialize};
 
 use super::via_daemon::DaemonArgs;
@@ -53,6 +53,10 @@ pub struct BenchArgs {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Instantiate afresh for every execution instead of restoring and reusing finished
+    /// instances (the baseline that reuse is measured against).
+    #[arg(long, conflicts_with = "daemon")]
+    no_reuse: bool,
     /// Internal: run as a worker process of another `start bench`.
     #[arg(long, hide = true)]
     child: bool,
@@ -69,6 +73,7 @@ struct Report {
     iterations: usize,
     workers: usize,
     mode: Mode,
+    reuse: bool,
     p50_ms: f64,
     p90_ms: f64,
     p99_ms: f64,
@@ -103,6 +108,15 @@ fn workload_code(name: &str) -> Result<String> {
             read_text(&path)?
         }
     })
+}
+
+/// The sandbox a worker measures.
+fn bench_sandbox(args: &BenchArgs) -> Result<Sandbox> {
+    let mut options = SandboxOptions::default();
+    if args.no_reuse {
+        options.reuse_instances = 0;
+    }
+    args.runtime.sandbox_with(options)
 }
 
 /// Runs one execution and says whether it finished cleanly.
@@ -142,7 +156,7 @@ fn split(total: usize, workers: usize) -> Vec<usize> {
 }
 
 fn run_threads(args: &BenchArgs, code: &str) -> Result<(Vec<f64>, usize, Duration)> {
-    let sandbox = args.runtime.sandbox()?;
+    let sandbox = bench_sandbox(args)?;
     for _ in 0..args.warmup {
         one(&sandbox, code)?;
     }
@@ -196,6 +210,9 @@ fn run_processes(args: &BenchArgs) -> Result<(Vec<f64>, usize, Duration)> {
         ])
         .args(["-w", &args.workload, "-n", &count.to_string()])
         .args(["--warmup", &args.warmup.to_string()]);
+        if args.no_reuse {
+            cmd.arg("--no-reuse");
+        }
         if let Some(dir) = &args.runtime.cache_dir {
             cmd.arg("--cache-dir").arg(dir);
         }
@@ -336,7 +353,7 @@ fn run_daemon(args: &BenchArgs, code: &str) -> Result<(Vec<f64>, usize, Duration
 
 /// The worker-process side: prepare, say ready, wait for go, run, report.
 fn child(args: &BenchArgs, code: &str) -> Result<ExitCode> {
-    let sandbox = args.runtime.sandbox()?;
+    let sandbox = bench_sandbox(args)?;
     for _ in 0..args.warmup {
         one(&sandbox, code)?;
     }
@@ -387,6 +404,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         iterations: latencies.len(),
         workers: args.workers,
         mode,
+        reuse: !args.no_reuse,
         p50_ms: percentile(&latencies, 50.0),
         p90_ms: percentile(&latencies, 90.0),
         p99_ms: percentile(&latencies, 99.0),
@@ -398,7 +416,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "{} x {} with {} worker {}: p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  mean {:.3} ms  {:.0} execs/s{}",
+            "{} x {} with {} worker {}{}: p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  mean {:.3} ms  {:.0} execs/s{}",
             report.iterations,
             report.workload,
             report.workers,
@@ -407,6 +425,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 Mode::Processes => "process(es)",
                 Mode::Daemon => "connection(s) to startd",
             },
+            if args.no_reuse { ", no reuse" } else { "" },
             report.p50_ms,
             report.p90_ms,
             report.p99_ms,

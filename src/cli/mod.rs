@@ -67,14 +67,19 @@ pub struct RuntimeArgs {
 
 impl RuntimeArgs {
     pub fn sandbox(&self) -> Result<Sandbox> {
+        self.sandbox_with(SandboxOptions::default())
+    }
+
+    /// A sandbox from `options`, with this runtime's cache, source and progress.
+    pub fn sandbox_with(&self, options: SandboxOptions) -> Result<Sandbox> {
         let options = SandboxOptions {
             runtime: RuntimeOptions {
                 cache_dir: self.cache_dir.clone(),
                 source: self.runtime.clone(),
                 show_progress: !self.quiet,
-                ..RuntimeOptions::default()
+                ..options.runtime
             },
-            ..SandboxOptions::default()
+            ..options
         };
         Sandbox::new(options).context("cannot prepare the Python sandbox")
     }

@@ -10,6 +10,7 @@ mod escape;
 mod exec;
 mod judge;
 mod limits;
+mod reuse;
 mod session;
 mod via_daemon;
 
