@@ -211,22 +211,9 @@ impl Sandbox {
         self.flavor(true).map(drop)
     }
 
-    /// A brand-new interpreter for a session: never a reused one, so that closing the
-    /// session frees its memory.
-    pub(crate) fn new_guest(&self, limits: &Limits) -> Result<Guest, Error> {
-        validate(limits)?;
-        let flavor = self.flavor(limits.fuel.is_some())?;
-        Guest::new(
-            &flavor.engine,
-            &flavor.pre,
-            &arming(&self.inner.runtime, limits),
-            flavor.metered,
-        )
-    }
-
-    /// An interpreter in the snapshot's state for one execution: a restored one when ready,
-    /// else a new one.
-    fn exec_guest(&self, limits: &Limits) -> Result<(Guest, Arc<Flavor>), Error> {
+    /// An interpreter in the snapshot's state, armed for `limits`: a restored one when ready,
+    /// else a new one. Hand it back with [`Sandbox::retire`].
+    pub(crate) fn ready_guest(&self, limits: &Limits) -> Result<(Guest, Arc<Flavor>), Error> {
         validate(limits)?;
         let flavor = self.flavor(limits.fuel.is_some())?;
         let arming = arming(&self.inner.runtime, limits);
@@ -236,6 +223,23 @@ impl Sandbox {
         }
         let guest = Guest::new(&flavor.engine, &flavor.pre, &arming, flavor.metered)?;
         Ok((guest, flavor))
+    }
+
+    /// Disposes of a finished guest: restored for reuse when it can be, else torn down.
+    pub(crate) fn retire(&self, guest: Guest, flavor: &Flavor) {
+        // Restoring is cheap (only the written pages are copied back) and fastest on this
+        // thread, whose caches hold those pages; teardown is not, and goes to the reaper.
+        let recycler = flavor.recycler.as_ref();
+        if guest.returned() && recycler.is_some_and(Recycler::announce) {
+            if let Some(recycler) = recycler {
+                recycler.recycle(guest);
+            }
+            return;
+        }
+        match &self.inner.reaper {
+            Some(reaper) => reaper.dispose(guest),
+            None => drop(guest),
+        }
     }
 
     /// How many executions so far ran in a restored (reused) instance rather than a new one.
@@ -260,7 +264,7 @@ impl Sandbox {
     /// guest does is in the [`Outcome`].
     pub fn exec(&self, code: &str, limits: &Limits) -> Result<Outcome, Error> {
         check_code(code)?;
-        let (mut guest, flavor) = self.exec_guest(limits)?;
+        let (mut guest, flavor) = self.ready_guest(limits)?;
         let seed = match limits.seed {
             Some(seed) => seed,
             None => fresh_seed()?,
@@ -270,19 +274,7 @@ impl Sandbox {
             python_wasm::guest::python_str_literal(code)
         );
         let (outcome, _alive) = guest.turn(&source, &budget(limits))?;
-        // Restoring is cheap (only the written pages are copied back) and fastest on this
-        // thread, whose caches hold those pages; teardown is not, and goes to the reaper.
-        let recycler = flavor.recycler.as_ref();
-        if guest.returned() && recycler.is_some_and(Recycler::announce) {
-            if let Some(recycler) = recycler {
-                recycler.recycle(guest);
-            }
-        } else {
-            match &self.inner.reaper {
-                Some(reaper) => reaper.dispose(guest),
-                None => drop(guest),
-            }
-        }
+        self.retire(guest, &flavor);
         Ok(outcome)
     }
 }

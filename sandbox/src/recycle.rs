@@ -245,7 +245,7 @@ mod tests {
             );
             return;
         };
-        let mut guest = sandbox.new_guest(&Limits::default()).unwrap();
+        let (mut guest, _) = sandbox.ready_guest(&Limits::default()).unwrap();
         let code = "import sympy, random\nx = sympy.factorint(2**64 - 1)\n\
                     open('/f', 'w').write(str(x))\nimport builtins; builtins.y = random.random()";
         let source = format!(

@@ -4,17 +4,23 @@
 //!
 //! Lifecycle: a Python exception leaves the session usable; `exit()`, `quit()` or `sys.exit()`
 //! end it cleanly; a trap (time or fuel limit) ends it with the limit named. After it ends,
-//! `run` returns [`Error::SessionEnded`]. Dropping a session frees its memory.
+//! `run` returns [`Error::SessionEnded`]. Dropping a session releases its interpreter: restored
+//! to the snapshot for reuse when it can be (see `recycle`), else freed.
 
 use std::time::{Duration, Instant};
 
-use crate::exec::{check_code, fresh_seed};
+use std::sync::Arc;
+
+use crate::exec::{Flavor, check_code, fresh_seed};
 use crate::instance::{Guest, TurnBudget};
 use crate::{Error, Limits, Outcome, Sandbox, SessionLimits, Status, TurnLimits};
 
 /// A persistent interpreter. `Send`: a server may move it between tasks.
 pub struct Session {
     guest: Option<Guest>,
+    // Where the interpreter goes when the session ends: restored for reuse, or torn down.
+    sandbox: Sandbox,
+    flavor: Arc<Flavor>,
     limits: SessionLimits,
     turns: u32,
     used: Duration,
@@ -42,7 +48,7 @@ impl Session {
             fuel: limits.metered.then_some(u64::MAX / 2),
             ..Limits::default()
         };
-        let mut guest = sandbox.new_guest(&probe)?;
+        let (mut guest, flavor) = sandbox.ready_guest(&probe)?;
         let seed = match limits.seed {
             Some(s) => s,
             None => fresh_seed()?,
@@ -57,6 +63,7 @@ impl Session {
             },
         )?;
         if !alive || outcome.status != Status::Finished {
+            sandbox.retire(guest, &flavor);
             return Err(Error::engine(
                 "opening a session",
                 format!("the interpreter failed to start: {:?}", outcome.status),
@@ -64,6 +71,8 @@ impl Session {
         }
         Ok(Session {
             guest: Some(guest),
+            sandbox: sandbox.clone(),
+            flavor,
             limits,
             turns: 0,
             used: Duration::ZERO,
@@ -127,8 +136,10 @@ impl Session {
 
     fn end(&mut self, why: String) {
         self.ended = Some(why);
-        // Free the interpreter's memory now rather than when the owner drops us.
-        self.guest = None;
+        // Release the interpreter now rather than when the owner drops us.
+        if let Some(guest) = self.guest.take() {
+            self.sandbox.retire(guest, &self.flavor);
+        }
     }
 
     /// Why the session ended, if it has.
@@ -160,6 +171,14 @@ impl Session {
     /// The limits the session was opened with.
     pub fn limits(&self) -> &SessionLimits {
         &self.limits
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(guest) = self.guest.take() {
+            self.sandbox.retire(guest, &self.flavor);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Fresh executions in reused instances: a finished guest is restored to the snapshot's exact
 //! state and runs the next execution; nothing of the previous one may show.
 
-use sandbox::{Limits, Sandbox, SandboxOptions, Status};
+use sandbox::{Limits, Sandbox, SandboxOptions, Session, SessionLimits, Status, TurnLimits};
 use std::time::Duration;
 
 /// A sandbox that restores inline and keeps one guest, so the next call surely reuses it.
@@ -127,4 +127,37 @@ fn reuse_can_be_turned_off() {
         );
     }
     assert_eq!(sandbox.reused_instances(), 0);
+}
+
+#[test]
+fn a_closed_sessions_interpreter_is_restored_before_anyone_reuses_it() {
+    let sandbox = reusing();
+    if !reuse_supported(&sandbox) {
+        return;
+    }
+    let turn = TurnLimits::default();
+    let mut first = Session::open(&sandbox, SessionLimits::default()).unwrap();
+    first
+        .run("secret = 41\nimport builtins; builtins.mark = 1", &turn)
+        .unwrap();
+    assert_eq!(first.run("secret + 1", &turn).unwrap().stdout, "42\n");
+    drop(first);
+
+    let n = sandbox.reused_instances();
+    let mut second = Session::open(&sandbox, SessionLimits::default()).unwrap();
+    assert_eq!(sandbox.reused_instances(), n + 1, "the session reused it");
+    let out = second
+        .run(
+            "print('secret' in globals(), hasattr(__import__('builtins'), 'mark'))",
+            &turn,
+        )
+        .unwrap();
+    assert_eq!(out.stdout, "False False\n");
+    drop(second);
+
+    // And an execution after a session likewise.
+    let out = sandbox
+        .exec("print('secret' in globals())", &Limits::default())
+        .unwrap();
+    assert_eq!(out.stdout, "False\n");
 }
