@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 
-use sandbox::{Limits, Outcome, Sandbox, SandboxOptions, Session, SessionLimits, TurnLimits};
+use sandbox::{
+    Cleanup, Limits, Outcome, Sandbox, SandboxOptions, Session, SessionLimits, TurnLimits,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{self, FrameError};
@@ -93,8 +95,10 @@ pub fn serve_stdio(options: SandboxOptions) -> Result<(), WorkerError> {
     let mut sessions: HashMap<u64, Session> = HashMap::new();
     while let Some(body) = frame::read_frame_sync(&mut input)? {
         let job: Job = serde_json::from_slice(&body)?;
-        let result = run_job(&sandbox, &mut sessions, job);
+        // The reply goes out before the interpreter is restored for reuse.
+        let (result, cleanup) = run_job(&sandbox, &mut sessions, job);
         send(&mut out, &result)?;
+        drop(cleanup);
     }
     Ok(())
 }
@@ -117,10 +121,14 @@ fn failed(e: sandbox::Error) -> JobResult {
     }
 }
 
-fn run_job(sandbox: &Sandbox, sessions: &mut HashMap<u64, Session>, job: Job) -> JobResult {
-    match job {
-        Job::Exec { code, limits } => match sandbox.exec(&code, &limits) {
-            Ok(o) => JobResult::Outcome(o),
+fn run_job(
+    sandbox: &Sandbox,
+    sessions: &mut HashMap<u64, Session>,
+    job: Job,
+) -> (JobResult, Option<Later>) {
+    let result = match job {
+        Job::Exec { code, limits } => match sandbox.exec_deferring_cleanup(&code, &limits) {
+            Ok((o, cleanup)) => return (JobResult::Outcome(o), Some(Later::Exec(cleanup))),
             Err(e) => failed(e),
         },
         Job::Open { session, limits } => match Session::open(sandbox, limits) {
@@ -145,8 +153,15 @@ fn run_job(sandbox: &Sandbox, sessions: &mut HashMap<u64, Session>, job: Job) ->
             },
         },
         Job::Close { session } => {
-            sessions.remove(&session);
-            JobResult::Closed
+            let closed = sessions.remove(&session);
+            return (JobResult::Closed, closed.map(Later::Close));
         }
-    }
+    };
+    (result, None)
+}
+
+/// Work left for after the reply: restoring an interpreter for reuse, or freeing it.
+enum Later {
+    Exec(#[allow(dead_code)] Cleanup),
+    Close(#[allow(dead_code)] Session),
 }
