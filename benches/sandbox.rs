@@ -83,13 +83,20 @@ fn cold_start(c: &mut Criterion) {
 fn sessions(c: &mut Criterion) {
     let sb = sandbox(true);
     let mut group = c.benchmark_group("session");
-    let mut session = Session::open(&sb, SessionLimits::default()).unwrap();
+    // No turn cap or total budget: criterion runs the turn many thousands of times.
+    let unbounded = SessionLimits {
+        max_turns: u32::MAX,
+        total_wall_time: None,
+        ..SessionLimits::default()
+    };
+    let mut session = Session::open(&sb, unbounded).unwrap();
     session.run("x = 0", &TurnLimits::default()).unwrap();
     let turn_limits = TurnLimits::default();
     group.bench_function("turn_x_plus_1", |b| {
         b.iter(|| session.run("x = x + 1", &turn_limits).unwrap())
     });
-    group.bench_function("open", |b| {
+    // Open, then close (the drop, timed too, restores the interpreter for the next open).
+    group.bench_function("open_and_close", |b| {
         b.iter(|| Session::open(&sb, SessionLimits::default()).unwrap())
     });
     group.finish();
