@@ -34,7 +34,10 @@ pub use error::Error;
 pub use fetch::pip_download;
 pub use progress::Progress;
 pub use runtime::{Runtime, RuntimeOptions};
-pub use snapshot::{DEFAULT_HEAP_HEADROOM_BYTES, DEFAULT_PRELOAD, HELPER_MODULE, SnapshotSpec};
+pub use snapshot::{
+    DEFAULT_HEAP_HEADROOM_BYTES, DEFAULT_PRELOAD, EXEC_MARKER, HELPER_MODULE, SnapshotSpec,
+    exec_turn,
+};
 
 /// What engines must pass to `Config::memory_guaranteed_dense_image_size`: the snapshot's
 /// memory image (data, then the zeroed heap headroom, then a little data after it) is sparser

@@ -61,6 +61,22 @@ def run(seed, src):
     except SystemExit as e:
         _quit(_exit_code(e))
 
+# A turn whose text starts with the exec marker is a fresh execution: `#start:exec SEED`, a
+# newline, then the program. It skips the runtime's REPL path (parse to an AST, convert it to
+# Python objects and back, echo a final expression) and the compile of a wrapper call: the
+# program is compiled once, as `python -c` would.
+import _reactor
+_EXEC = '#start:exec '
+_repl_turn = _reactor._run_turn
+
+def _run_turn(text, name):
+    if text.startswith(_EXEC):
+        nl = text.find('\n')
+        return run(int(text[len(_EXEC):nl]), text[nl + 1:])
+    return _repl_turn(text, name)
+
+_reactor._run_turn = _run_turn
+
 def sys_exit(status=None):
     """`sys.exit` through the runtime's quitter, so a session's host sees the exit."""
     _quit(status)
@@ -73,6 +89,15 @@ def excepthook(etype, value, tb):
         tb = tb.tb_next
     traceback.print_exception(etype, value, start)
 "#;
+
+/// Starts a turn's text that runs a fresh execution (see [`exec_turn`]).
+pub const EXEC_MARKER: &str = "#start:exec ";
+
+/// The turn text that runs `code` as a fresh program (like `python -c`) with `random` and
+/// numpy reseeded from `seed`: no REPL echo, tracebacks start at the program's own line 1.
+pub fn exec_turn(seed: u64, code: &str) -> String {
+    format!("{EXEC_MARKER}{seed}\n{code}")
+}
 
 /// What goes into a snapshot. Changing any field builds (and caches) a different snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -288,5 +313,17 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
             return out;
         }
         std::thread::yield_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_helper_recognizes_the_exec_marker_the_host_sends() {
+        assert!(HELPER_SOURCE.contains(&format!("_EXEC = {EXEC_MARKER:?}").replace('"', "'")));
+        let turn = exec_turn(42, "print(1)\nprint(2)");
+        assert_eq!(turn, "#start:exec 42\nprint(1)\nprint(2)");
     }
 }

@@ -284,10 +284,7 @@ impl Sandbox {
             Some(seed) => seed,
             None => fresh_seed()?,
         };
-        let source = format!(
-            "__import__('_start').run({seed}, {})",
-            python_wasm::guest::python_str_literal(code)
-        );
+        let source = python_wasm::exec_turn(seed, code);
         let (outcome, _alive) = guest.turn(&source, &budget(limits))?;
         let cleanup = Cleanup {
             finished: Some((guest, flavor)),

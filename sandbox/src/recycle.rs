@@ -248,10 +248,7 @@ mod tests {
         let (mut guest, _) = sandbox.ready_guest(&Limits::default()).unwrap();
         let code = "import sympy, random\nx = sympy.factorint(2**64 - 1)\n\
                     open('/f', 'w').write(str(x))\nimport builtins; builtins.y = random.random()";
-        let source = format!(
-            "__import__('_start').run(7, {})",
-            python_wasm::guest::python_str_literal(code)
-        );
+        let source = python_wasm::exec_turn(7, code);
         let (outcome, _) = guest.turn(&source, &budget(&Limits::default())).unwrap();
         assert_eq!(
             outcome.status,
@@ -286,7 +283,7 @@ mod tests {
         // And it runs again like a fresh one.
         let (again, _) = guest
             .turn(
-                "__import__('_start').run(7, 'import builtins; print(hasattr(builtins, \"y\"))')",
+                &python_wasm::exec_turn(7, "import builtins; print(hasattr(builtins, 'y'))"),
                 &budget(&Limits::default()),
             )
             .unwrap();
