@@ -114,26 +114,39 @@ fn report(sandbox: &Sandbox, daemon: &Daemon) {
     let client = BlockingClient::connect(&daemon.socket).unwrap();
     // Interleaved, one in process then one through the daemon, so that the machine's noise
     // (a shared VM) falls on both alike.
-    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+    // A third path: in process with the restore after the clock stops, as a worker does it
+    // (it replies first), so the transport's own cost shows too.
+    let (mut mine, mut deferred, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..2200 {
         let t = Instant::now();
         sandbox.exec(CODE, &limits).unwrap();
         let a = t.elapsed();
         let t = Instant::now();
+        let (_, cleanup) = sandbox.exec_deferring_cleanup(CODE, &limits).unwrap();
+        let c = t.elapsed();
+        drop(cleanup);
+        let t = Instant::now();
         client.exec(CODE, &limits).unwrap();
         let b = t.elapsed();
         if i >= 200 {
             mine.push(a);
+            deferred.push(c);
             theirs.push(b);
         }
     }
     let (in_p50, in_p99) = percentiles(mine);
+    let (def_p50, def_p99) = percentiles(deferred);
     let (d_p50, d_p99) = percentiles(theirs);
     let (ping_p50, _) = timed(2000, || client.ping().unwrap());
     println!("trivial exec `{CODE}`, 2000 calls each, interleaved:");
     println!("  in process:          p50 {in_p50:8.1} us   p99 {in_p99:8.1} us");
     println!("  through startd:      p50 {d_p50:8.1} us   p99 {d_p99:8.1} us");
+    println!("  in process, restore after the clock: p50 {def_p50:8.1} us   p99 {def_p99:8.1} us");
     println!("  daemon overhead p50: {:8.1} us", d_p50 - in_p50);
+    println!(
+        "  daemon overhead p50 against the deferred-restore path: {:8.1} us",
+        d_p50 - def_p50
+    );
     println!("  ping round trip p50: {ping_p50:8.1} us");
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     for (conns, depth) in [(1, 1), (1, 4), (8, 8)] {
