@@ -30,7 +30,14 @@ pub struct SandboxOptions {
     /// new instance's page faults. 0 turns reuse off. Default [`DEFAULT_REUSE_INSTANCES`].
     /// Needs Linux 6.7+ (`PAGEMAP_SCAN`); elsewhere every execution gets a new instance.
     pub reuse_instances: usize,
+    /// An instance that wrote more than this many bytes of memory is torn down rather than
+    /// restored: copying it back would cost more than a new instance, and an idle restored
+    /// instance keeps what it wrote resident. Default [`DEFAULT_MAX_RESTORE_BYTES`].
+    pub max_restore_bytes: usize,
 }
+
+/// Default of [`SandboxOptions::max_restore_bytes`].
+pub const DEFAULT_MAX_RESTORE_BYTES: usize = 32 << 20;
 
 /// Default of [`SandboxOptions::reuse_instances`]: enough for a few threads executing at once.
 pub const DEFAULT_REUSE_INSTANCES: usize = 4;
@@ -43,6 +50,7 @@ impl Default for SandboxOptions {
             memory_keep_resident_bytes: 0,
             teardown_in_background: true,
             reuse_instances: DEFAULT_REUSE_INSTANCES,
+            max_restore_bytes: DEFAULT_MAX_RESTORE_BYTES,
         }
     }
 }
@@ -142,7 +150,7 @@ fn build_flavor(runtime: &Runtime, options: &SandboxOptions, fuel: bool) -> Resu
     let ticker = EpochTicker::start(&engine)?;
     let recycler = if options.reuse_instances > 0 {
         let template = Guest::new(&engine, &pre, &arming(runtime, &Limits::default()), fuel)?;
-        Recycler::new(template, options.reuse_instances)?
+        Recycler::new(template, options.reuse_instances, options.max_restore_bytes)?
     } else {
         None
     };

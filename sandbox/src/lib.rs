@@ -50,7 +50,9 @@ mod session;
 #[cfg(feature = "runtime")]
 pub use error::Error;
 #[cfg(feature = "runtime")]
-pub use exec::{Cleanup, DEFAULT_REUSE_INSTANCES, Sandbox, SandboxOptions};
+pub use exec::{
+    Cleanup, DEFAULT_MAX_RESTORE_BYTES, DEFAULT_REUSE_INSTANCES, Sandbox, SandboxOptions,
+};
 #[cfg(feature = "runtime")]
 pub use python_wasm::{RuntimeOptions, SnapshotSpec};
 #[cfg(feature = "runtime")]

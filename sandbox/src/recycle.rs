@@ -24,10 +24,6 @@ use crate::Error;
 use crate::instance::Guest;
 use crate::pagemap::PageMap;
 
-/// A restore that would copy more than this is not worth it (and would keep that much memory
-/// resident per idle guest): the guest is dropped instead.
-pub const MAX_RESTORE_BYTES: usize = 32 << 20;
-
 /// The pristine instance that restores copy from. It never runs.
 struct Template {
     // Owns the memory `base` points into.
@@ -61,14 +57,20 @@ pub(crate) struct Recycler {
     ready: Mutex<Ready>,
     restored: Condvar,
     max_idle: usize,
+    max_restore_bytes: usize,
     reused: AtomicU64,
 }
 
 impl Recycler {
     /// A recycler whose template is `template` (a guest that has not run), keeping at most
-    /// `max_idle` guests ready. `None` when reuse is impossible here: the snapshot lacks the
-    /// reuse marker, or the kernel cannot report written pages.
-    pub fn new(mut template: Guest, max_idle: usize) -> Result<Option<Recycler>, Error> {
+    /// `max_idle` guests ready and restoring none that wrote more than `max_restore_bytes`.
+    /// `None` when reuse is impossible here: the snapshot lacks the reuse marker, or the
+    /// kernel cannot report written pages.
+    pub fn new(
+        mut template: Guest,
+        max_idle: usize,
+        max_restore_bytes: usize,
+    ) -> Result<Option<Recycler>, Error> {
         if max_idle == 0 {
             return Ok(None);
         }
@@ -103,6 +105,7 @@ impl Recycler {
             ready: Mutex::new(Ready::default()),
             restored: Condvar::new(),
             max_idle,
+            max_restore_bytes,
             reused: AtomicU64::new(0),
         }))
     }
@@ -180,7 +183,7 @@ impl Recycler {
                 total += bytes;
             })
             .map_err(|_| "the page scan failed")?;
-        if total > MAX_RESTORE_BYTES {
+        if total > self.max_restore_bytes {
             return Err("too many pages written");
         }
         for (offset, bytes) in regions {

@@ -161,3 +161,33 @@ fn a_closed_sessions_interpreter_is_restored_before_anyone_reuses_it() {
         .unwrap();
     assert_eq!(out.stdout, "False\n");
 }
+
+#[test]
+fn an_instance_that_wrote_too_much_is_not_restored() {
+    let sandbox = Sandbox::new(SandboxOptions {
+        reuse_instances: 1,
+        teardown_in_background: false,
+        // A trivial call writes under 1 MiB; 4 MiB of fresh data does not fit.
+        max_restore_bytes: 2 << 20,
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    if !reuse_supported(&sandbox) {
+        return;
+    }
+    let limits = Limits::default();
+    let out = sandbox
+        .exec("x = bytes(range(256)) * (4 << 12); print(len(x))", &limits)
+        .unwrap();
+    assert_eq!(out.stdout, "4194304\n", "{}", out.stderr);
+    let n = sandbox.reused_instances();
+    assert_eq!(sandbox.exec("print(1)", &limits).unwrap().stdout, "1\n");
+    assert_eq!(
+        sandbox.reused_instances(),
+        n,
+        "an instance over max_restore_bytes was reused"
+    );
+    // Small calls go on being reused.
+    sandbox.exec("print(2)", &limits).unwrap();
+    assert_eq!(sandbox.reused_instances(), n + 1);
+}
