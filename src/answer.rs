@@ -1041,6 +1041,23 @@ struct Parser {
     nodes: usize,
 }
 
+/// Whether `arg` (a `\frac` argument without braces or spaces) starts like a differential:
+/// `d`, `dx`, `d^2`, `\partial`, `\partialx`, `\mathrm{d}x`, `\mathrmd`.
+fn is_differential(arg: &str) -> bool {
+    let rest = arg
+        .strip_prefix("\\partial")
+        .or_else(|| arg.strip_prefix("\\mathrmd"))
+        .or_else(|| arg.strip_prefix('d'));
+    match rest {
+        None => false,
+        Some(rest) => {
+            rest.is_empty()
+                || rest.starts_with('^')
+                || (rest.len() <= 6 && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '^'))
+        }
+    }
+}
+
 fn parse_expr(text: &str) -> Option<Expr> {
     let mut p = Parser {
         chars: text.chars().collect(),
@@ -1327,8 +1344,23 @@ impl Parser {
         }
         match name.as_str() {
             "frac" => {
+                let start = self.pos;
                 let num = self.parse_arg()?;
+                let middle = self.pos;
                 let den = self.parse_arg()?;
+                // `\frac{d}{dx}` and `\frac{\partial^2}{\partial x^2}` are operators, not
+                // quotients: this parser does not know calculus, so it gives up (undecided)
+                // rather than read them as `d / (d x)`.
+                let text = |from: usize, to: usize| -> String {
+                    self.chars[from..to]
+                        .iter()
+                        .filter(|c| !c.is_whitespace() && !matches!(c, '{' | '}'))
+                        .collect()
+                };
+                if is_differential(&text(start, middle)) && is_differential(&text(middle, self.pos))
+                {
+                    return None;
+                }
                 self.node(Expr::Bin(Op::Div, Box::new(num), Box::new(den)))
             }
             "sqrt" => {
@@ -2336,6 +2368,11 @@ mod tests {
         ("e^{i\\pi}", "-1", U),
         ("\\lfloor x \\rfloor", "x", U),
         ("f'(x)", "2x", U),
+        ("\\frac{d}{dx} x^2", "2x", U),
+        ("\\frac{d^2}{dx^2}(x^3)", "6x", U),
+        ("\\frac{\\partial}{\\partial x} x y", "y", U),
+        ("\\frac{dy}{dx}", "2x", U),
+        ("\\frac{d}{2}", "0.5d", E),
         // Equations.
         ("y = 2x + 3", "y = 3 + 2x", E),
         ("y = 2x + 3", "y = 2x + 4", N),
