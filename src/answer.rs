@@ -358,6 +358,19 @@ fn clean_phrase_answer(rest: &str) -> Option<String> {
 struct Normalized {
     text: String,
     percent: bool,
+    /// The text before a leading `name =` was dropped (equal to `text` when none was).
+    full: String,
+}
+
+/// When one answer is an equation and the other was `v = expr` (and so became `expr`), the
+/// other is compared whole: `x + y = 1` against `y = 1 - x`.
+fn align_equations(g: &mut Normalized, p: &mut Normalized) {
+    let equation = |t: &str| matches!(classify(t), Shape::Equation(..));
+    if equation(&g.text) && p.full != p.text && !equation(&p.text) && equation(&p.full) {
+        p.text = p.full.clone();
+    } else if equation(&p.text) && g.full != g.text && !equation(&g.text) && equation(&g.full) {
+        g.text = g.full.clone();
+    }
 }
 
 fn normalize(raw: &str) -> Option<Normalized> {
@@ -397,7 +410,11 @@ fn normalize(raw: &str) -> Option<Normalized> {
         s = s.replace(',', "");
     }
     let text = strip_assignment(&s).to_string();
-    Some(Normalized { text, percent })
+    Some(Normalized {
+        text,
+        percent,
+        full: s,
+    })
 }
 
 /// Replaces `\name` (not followed by a letter, so `\right` spares `\rightarrow`) with `with`.
@@ -1654,7 +1671,7 @@ pub fn equivalent(gold: &str, pred: &str) -> Verdict {
 
 /// [`equivalent`] with explicit options (tolerances, percent handling, sampling).
 pub fn equivalent_with(gold: &str, pred: &str, opts: &EquivOptions) -> Verdict {
-    let (Some(g), Some(p)) = (normalize(gold), normalize(pred)) else {
+    let (Some(mut g), Some(mut p)) = (normalize(gold), normalize(pred)) else {
         return if gold.trim() == pred.trim() {
             Verdict::Equal
         } else {
@@ -1667,6 +1684,7 @@ pub fn equivalent_with(gold: &str, pred: &str, opts: &EquivOptions) -> Verdict {
     if p.text.is_empty() {
         return Verdict::NotEqual;
     }
+    align_equations(&mut g, &mut p);
     let ctx = Ctx {
         opts: *opts,
         gold_percent: g.percent,
@@ -2057,9 +2075,10 @@ enum Plan {
 
 fn plan(gold: &str, pred: &str) -> Plan {
     use Shape::*;
-    let (Some(g), Some(p)) = (normalize(gold), normalize(pred)) else {
+    let (Some(mut g), Some(mut p)) = (normalize(gold), normalize(pred)) else {
         return Plan::Decided(Verdict::Undecided);
     };
+    align_equations(&mut g, &mut p);
     let compare_plan = |mode, gold: Vec<(String, Option<String>)>, pred| Plan::Compare {
         mode,
         golds: vec![gold],
@@ -2378,7 +2397,8 @@ mod tests {
         ("y = 2x + 3", "y = 2x + 4", N),
         ("2x + 3y = 6", "4x + 6y = 12", E),
         ("x + y = 1", "x + y - 1 = 0", E),
-        ("x + y = 1", "y = 1 - x", U),
+        ("x + y = 1", "y = 1 - x", E),
+        ("y = 1 - x", "x + y = 1", E),
         ("x^{1000}", "x^{1001}", U),
         ("x^{3}", "x^{3}+x^{40}", N),
         ("y = 2x + 3", "2x + 3", E),
