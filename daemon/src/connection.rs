@@ -43,6 +43,30 @@ async fn send(write: &mut OwnedWriteHalf, reply: &Reply) -> Result<(), FrameErro
     frame::write_frame(write, &body).await
 }
 
+/// How long a refused connection is read (and discarded) after its error reply.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+/// How many bytes a refused connection may send meanwhile.
+const LINGER_BYTES: usize = 64 << 10;
+
+/// Closes a refused connection gently: stop writing, then read what the client already sent
+/// (bounded in time and bytes). A unix socket closed with unread data makes the peer's reads
+/// fail with "connection reset", which would hide the error reply from the client.
+async fn linger(read: &mut tokio::net::unix::OwnedReadHalf, write: &mut OwnedWriteHalf) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = write.shutdown().await;
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        while total < LINGER_BYTES {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
 /// The id of a request that failed to parse, if it has a readable one.
 fn salvage_id(body: &[u8]) -> Option<u64> {
     serde_json::from_slice::<serde_json::Value>(body)
@@ -70,6 +94,7 @@ pub(crate) async fn handle(stream: UnixStream, ctx: Arc<Context>, shutdown: Shut
             format!("uid {uid} may not use this daemon (see startd --allow-uid)"),
         );
         let _ = send(&mut write, &reply).await;
+        linger(&mut read, &mut write).await;
         return;
     }
 

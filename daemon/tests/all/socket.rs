@@ -72,7 +72,10 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(30)
 s.connect(sys.argv[1])
 body = json.dumps({"id": 1, "op": "ping"}).encode()
-s.sendall(struct.pack(">I", len(body)) + body)
+try:
+    s.sendall(struct.pack(">I", len(body)) + body)
+except BrokenPipeError:
+    pass  # a refusing daemon may answer and stop reading before the request arrives
 n = struct.unpack(">I", s.recv(4))[0]
 print(json.loads(s.recv(n)))
 "#;
