@@ -155,25 +155,31 @@ fn split(total: usize, workers: usize) -> Vec<usize> {
         .collect()
 }
 
-fn run_threads(args: &BenchArgs, code: &str) -> Result<(Vec<f64>, usize, Duration)> {
-    let sandbox = bench_sandbox(args)?;
-    for _ in 0..args.warmup {
-        one(&sandbox, code)?;
+/// Runs `args.iterations` timed executions split over one thread per runner (after
+/// `args.warmup` untimed ones each); a runner returns (milliseconds, finished cleanly).
+fn run_on_threads<R>(args: &BenchArgs, runners: &[R]) -> Result<(Vec<f64>, usize, Duration)>
+where
+    R: Fn() -> Result<(f64, bool)> + Sync,
+{
+    for run in runners {
+        for _ in 0..args.warmup {
+            run()?;
+        }
     }
     let progress = bar(args.iterations, args.json);
     let errors = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::with_capacity(args.iterations));
     let started = Instant::now();
     std::thread::scope(|scope| -> Result<()> {
-        let handles: Vec<_> = split(args.iterations, args.workers)
+        let handles: Vec<_> = split(args.iterations, runners.len())
             .into_iter()
-            .map(|count| {
-                let (sandbox, progress, errors, latencies) =
-                    (&sandbox, &progress, &errors, &latencies);
+            .zip(runners)
+            .map(|(count, run)| {
+                let (progress, errors, latencies) = (&progress, &errors, &latencies);
                 scope.spawn(move || -> Result<()> {
                     let mut mine = Vec::with_capacity(count);
                     for _ in 0..count {
-                        let (ms, ok) = one(sandbox, code)?;
+                        let (ms, ok) = run()?;
                         mine.push(ms);
                         if !ok {
                             errors.fetch_add(1, Ordering::Relaxed);
@@ -198,6 +204,13 @@ fn run_threads(args: &BenchArgs, code: &str) -> Result<(Vec<f64>, usize, Duratio
     progress.finish_and_clear();
     let latencies = latencies.into_inner().unwrap_or_else(|p| p.into_inner());
     Ok((latencies, errors.into_inner(), elapsed))
+}
+
+/// Threads sharing one sandbox in this process.
+fn run_threads(args: &BenchArgs, code: &str) -> Result<(Vec<f64>, usize, Duration)> {
+    let sandbox = bench_sandbox(args)?;
+    let runners: Vec<_> = (0..args.workers).map(|_| || one(&sandbox, code)).collect();
+    run_on_threads(args, &runners)
 }
 
 fn run_processes(args: &BenchArgs) -> Result<(Vec<f64>, usize, Duration)> {
@@ -296,59 +309,22 @@ fn run_daemon(args: &BenchArgs, code: &str) -> Result<(Vec<f64>, usize, Duration
     let clients = (0..args.workers)
         .map(|_| args.daemon.client())
         .collect::<Result<Vec<_>>>()?;
-    let one = |client: &daemon::BlockingClient| -> Result<(f64, bool)> {
-        let started = Instant::now();
-        let outcome = client
-            .exec(code, &Limits::default())
-            .context("startd could not run the bench workload")?;
-        Ok((
-            started.elapsed().as_secs_f64() * 1e3,
-            outcome.status == Status::Finished,
-        ))
-    };
-    for client in &clients {
-        for _ in 0..args.warmup {
-            one(client)?;
-        }
-    }
-    let progress = bar(args.iterations, args.json);
-    let errors = AtomicUsize::new(0);
-    let latencies = Mutex::new(Vec::with_capacity(args.iterations));
-    let started = Instant::now();
-    std::thread::scope(|scope| -> Result<()> {
-        let handles: Vec<_> = split(args.iterations, args.workers)
-            .into_iter()
-            .zip(&clients)
-            .map(|(count, client)| {
-                let (progress, errors, latencies, one) = (&progress, &errors, &latencies, &one);
-                scope.spawn(move || -> Result<()> {
-                    let mut mine = Vec::with_capacity(count);
-                    for _ in 0..count {
-                        let (ms, ok) = one(client)?;
-                        mine.push(ms);
-                        if !ok {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                        progress.inc(1);
-                    }
-                    latencies
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .extend(mine);
-                    Ok(())
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("a bench worker thread panicked"))??;
-        }
-        Ok(())
-    })?;
-    let elapsed = started.elapsed();
-    progress.finish_and_clear();
-    let latencies = latencies.into_inner().unwrap_or_else(|p| p.into_inner());
-    Ok((latencies, errors.into_inner(), elapsed))
+    let runners: Vec<_> = clients
+        .iter()
+        .map(|client| {
+            move || -> Result<(f64, bool)> {
+                let started = Instant::now();
+                let outcome = client
+                    .exec(code, &Limits::default())
+                    .context("startd could not run the bench workload")?;
+                Ok((
+                    started.elapsed().as_secs_f64() * 1e3,
+                    outcome.status == Status::Finished,
+                ))
+            }
+        })
+        .collect();
+    run_on_threads(args, &runners)
 }
 
 /// The worker-process side: prepare, say ready, wait for go, run, report.
