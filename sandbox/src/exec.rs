@@ -17,7 +17,9 @@ use crate::{Error, Limits, MAX_CODE_BYTES, MAX_STDIN_BYTES, Outcome};
 pub struct SandboxOptions {
     /// Where the runtime comes from, where it is cached, what the snapshot preloads.
     pub runtime: RuntimeOptions,
-    /// Instances (executions in flight plus open sessions) that may live at once. Default 1000.
+    /// Instances that may live at once, per engine: executions in flight, open sessions, the
+    /// pristine template restores copy from, and up to `reuse_instances` restored ones kept
+    /// ready. Default 1000.
     pub max_instances: u32,
     /// Bytes of each pooled memory slot kept resident between uses: faster reuse, more idle
     /// memory. Default 0.

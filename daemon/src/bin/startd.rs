@@ -101,7 +101,9 @@ fn server(args: Args) -> Result<()> {
     let mut worker_args: Vec<OsString> = vec![
         "--worker".into(),
         "--max-instances".into(),
-        (args.max_sessions as u64 + 8)
+        // Per engine: every session, the job in flight, the pristine template that restores
+        // copy from and the restored instances kept for reuse, plus slack.
+        (args.max_sessions as u64 + 2 + sandbox::DEFAULT_REUSE_INSTANCES as u64 + 2)
             .min(u64::from(u32::MAX))
             .to_string()
             .into(),
