@@ -12,14 +12,14 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sandbox::{Outcome, Sandbox, SandboxOptions, Status};
-use start::backend::scripted::ScriptedBackend;
-use start::generate::{
+use start::infer::backend::scripted::ScriptedBackend;
+use start::infer::driver::{
     CodeRunner, Driver, GenerateError, GenerateOptions, RunResult, SessionRunner,
 };
-use start::hints::{HintLibrary, ProblemKind};
-use start::insert::InsertPolicy;
+use start::infer::hints::{HintLibrary, ProblemKind};
+use start::infer::insert::InsertPolicy;
 use start::problem::Problem;
+use start_sandbox::{Outcome, Sandbox, SandboxOptions, Status};
 
 const CALLS: u32 = 50;
 

@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sandbox::{Sandbox, SandboxOptions};
-use start::backend::Counters;
-use start::hints::ProblemKind;
+use start::infer::backend::Counters;
+use start::infer::hints::ProblemKind;
+use start::rft::score::Scorer;
 use start::rft::score_parallel;
-use start::score::Scorer;
 use start::trajectory::{Segment, StopReason, ToolCall, Trajectory};
+use start_sandbox::{Sandbox, SandboxOptions};
 
 /// Trajectories per batch, and how many of them need sympy.
 const BATCH: usize = 40;

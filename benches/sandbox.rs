@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sandbox::{Limits, Sandbox, SandboxOptions, Session, SessionLimits, TurnLimits};
+use start_sandbox::{Limits, Sandbox, SandboxOptions, Session, SessionLimits, TurnLimits};
 
 const TRIVIAL: &str = "print(1+1)";
 const SYMPY: &str = "import sympy\nprint(sympy.factorint(2**64-1))";
@@ -22,7 +22,7 @@ const NUMPY: &str =
 fn sandbox(reuse: bool) -> Sandbox {
     Sandbox::new(SandboxOptions {
         reuse_instances: if reuse {
-            sandbox::DEFAULT_REUSE_INSTANCES
+            start_sandbox::DEFAULT_REUSE_INSTANCES
         } else {
             0
         },

@@ -8,11 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use sandbox::{Limit, Sandbox, Session, SessionLimits, Status, TurnLimits};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use start_sandbox::{Limit, Sandbox, Session, SessionLimits, Status, TurnLimits};
 
-use crate::compare::{CompareOptions, Comparison, compare_stdout, compare_values};
+use start_grade::compare::{CompareOptions, Comparison, compare_stdout, compare_values};
 
 /// Default wall time per test.
 pub const DEFAULT_TEST_TIME: Duration = Duration::from_secs(4);
@@ -260,7 +260,7 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    fn session(&mut self) -> Result<&mut Session, sandbox::Error> {
+    fn session(&mut self) -> Result<&mut Session, start_sandbox::Error> {
         if self.session.as_ref().is_none_or(|s| s.ended().is_some()) {
             let mut s = Session::open(
                 self.sandbox,
@@ -273,11 +273,11 @@ impl Runner<'_> {
             let define = format!(
                 "import types as _t, sys as _s\n_h = _t.ModuleType('_judge')\n\
                  exec(compile({}, '<start>', 'exec'), _h.__dict__)\n_s.modules['_judge'] = _h\ndel _t, _s, _h",
-                python_wasm::guest::python_str_literal(HARNESS)
+                start_runtime::guest::python_str_literal(HARNESS)
             );
             let out = s.run(&define, &TurnLimits::default())?;
             if out.status != Status::Finished {
-                return Err(sandbox::Error::Invalid(format!(
+                return Err(start_sandbox::Error::Invalid(format!(
                     "the judge harness failed to load: {}",
                     out.stderr
                 )));
@@ -286,14 +286,14 @@ impl Runner<'_> {
         }
         self.session
             .as_mut()
-            .ok_or_else(|| sandbox::Error::SessionEnded("no session".into()))
+            .ok_or_else(|| start_sandbox::Error::SessionEnded("no session".into()))
     }
 
     /// Runs one harness call; maps limits and crashes to a status.
     fn run(
         &mut self,
         call: &str,
-    ) -> Result<(Result<GuestResult, TestStatus>, f64), sandbox::Error> {
+    ) -> Result<(Result<GuestResult, TestStatus>, f64), start_sandbox::Error> {
         let limits = TurnLimits {
             wall_time: self.opts.time_per_test,
             stdout_bytes: self
@@ -357,9 +357,9 @@ pub fn judge(
     program: &str,
     tests: &Tests,
     opts: &JudgeOptions,
-) -> Result<JudgeReport, sandbox::Error> {
+) -> Result<JudgeReport, start_sandbox::Error> {
     if tests.len() > MAX_TESTS {
-        return Err(sandbox::Error::Invalid(format!(
+        return Err(start_sandbox::Error::Invalid(format!(
             "{} tests; the limit is {MAX_TESTS}",
             tests.len()
         )));
@@ -370,7 +370,7 @@ pub fn judge(
         opts,
         session: None,
     };
-    let lit = python_wasm::guest::python_str_literal;
+    let lit = start_runtime::guest::python_str_literal;
     let src = lit(program);
     let mut results = Vec::with_capacity(tests.len());
     let mut failed = false;
@@ -392,7 +392,7 @@ pub fn judge(
             ),
             Tests::Functional { fn_name, tests } => {
                 let args = serde_json::to_string(&tests[index].args)
-                    .map_err(|e| sandbox::Error::Invalid(e.to_string()))?;
+                    .map_err(|e| start_sandbox::Error::Invalid(e.to_string()))?;
                 format!(
                     "_judge.call({src}, {}, {}, {})",
                     lit(fn_name),

@@ -10,8 +10,8 @@ use std::io::{BufRead, Read};
 
 use serde_json::Value;
 
-use crate::hints::ProblemKind;
-use crate::testcase::{TestCase, TestKind};
+use crate::infer::hints::ProblemKind;
+use start_grade::testcase::{TestCase, TestKind};
 
 /// Longest input line accepted, in bytes.
 pub const MAX_LINE_BYTES: usize = 4 << 20;

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Counters;
-use crate::hints::ProblemKind;
+use crate::infer::backend::Counters;
+use crate::infer::hints::ProblemKind;
 
 /// Longest trajectory line read back when resuming, in bytes.
 pub const MAX_TRAJECTORY_LINE_BYTES: usize = 64 << 20;

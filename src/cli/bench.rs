@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use sandbox::{Limits, Sandbox, SandboxOptions, Status};
 use serde::{Deserialize, Serialize};
+use start_sandbox::{Limits, Sandbox, SandboxOptions, Status};
 
 use super::via_daemon::DaemonArgs;
 use super::{RuntimeArgs, read_text};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use sandbox::Status;
+use start_sandbox::Status;
 
 use super::{LimitArgs, RuntimeArgs, exit_code, read_text};
 

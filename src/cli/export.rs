@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use start::export::ExportOptions;
 use start::rft;
+use start::rft::export::ExportOptions;
 
 use super::score::{bytes_bar, reader, writer};
 

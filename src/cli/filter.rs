@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use start::filter::FilterConfig;
+use start::rft::filter::FilterConfig;
 use start::rft::{self, Report};
 
 use super::read_text;

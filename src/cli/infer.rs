@@ -11,17 +11,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use python_wasm::Progress;
-use sandbox::{SessionLimits, TurnLimits};
-use start::backend::llama::{LlamaCppBackend, LlamaOptions};
-use start::backend::openai::{OpenAiBackend, OpenAiOptions};
-use start::backend::scripted::ScriptedBackend;
-use start::backend::{Backend, BackendError, SampleParams};
-use start::generate::{Driver, GenerateError, GenerateOptions, SessionRunner};
-use start::hints::{HintLibrary, ProblemKind};
-use start::insert::InsertPolicy;
+use start::infer::backend::openai::{OpenAiBackend, OpenAiOptions};
+use start::infer::backend::scripted::ScriptedBackend;
+use start::infer::backend::{Backend, BackendError, SampleParams};
+use start::infer::driver::{Driver, GenerateError, GenerateOptions, SessionRunner};
+use start::infer::hints::{HintLibrary, ProblemKind};
+use start::infer::insert::InsertPolicy;
 use start::problem::{self, Fields, Problem, Shard};
 use start::trajectory::{Trajectory, TrajectoryWriter};
+use start_runtime::Progress;
+use start_sandbox::{SessionLimits, TurnLimits};
 
 use super::{RuntimeArgs, read_text};
 
@@ -111,7 +110,7 @@ pub struct InferArgs {
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     code_memory_mib: u64,
     /// Bytes of a code block's output shown to the model.
-    #[arg(long, default_value_t = start::generate::DEFAULT_OUTPUT_BYTES, value_name = "BYTES")]
+    #[arg(long, default_value_t = start::infer::driver::DEFAULT_OUTPUT_BYTES, value_name = "BYTES")]
     output_bytes: usize,
     /// Sampling temperature; 0 is greedy.
     #[arg(long, default_value_t = 0.0)]
@@ -120,7 +119,7 @@ pub struct InferArgs {
     #[arg(long, default_value_t = 1.0)]
     top_p: f32,
     /// Context window of an in-process model, in tokens.
-    #[arg(long, default_value_t = start::backend::llama::DEFAULT_CONTEXT_TOKENS, value_name = "N")]
+    #[arg(long, default_value_t = start::infer::backend::DEFAULT_CONTEXT_TOKENS, value_name = "N")]
     context_tokens: u32,
     /// CPU threads of an in-process model (default: all cores).
     #[arg(long, value_name = "N")]
@@ -155,7 +154,7 @@ impl InferArgs {
         self.runtime
             .cache_dir
             .clone()
-            .unwrap_or_else(python_wasm::default_cache_dir)
+            .unwrap_or_else(start_runtime::default_cache_dir)
     }
 
     fn options(&self) -> Result<GenerateOptions> {
@@ -242,7 +241,7 @@ impl InferArgs {
         let model = match (&self.model, self.example) {
             (Some(m), _) => m.clone(),
             (None, true) => {
-                let path = start::model::example_model(&self.cache_dir(), &progress(self))
+                let path = start::infer::model::example_model(&self.cache_dir(), &progress(self))
                     .context("cannot get the example model")?;
                 path.display().to_string()
             }
@@ -269,6 +268,12 @@ impl InferArgs {
         if !path.is_file() {
             bail!("the model file {} does not exist", path.display());
         }
+        self.llama_backend(&path)
+    }
+
+    #[cfg(feature = "llama")]
+    fn llama_backend(&self, path: &std::path::Path) -> Result<Box<dyn Backend>> {
+        use start::infer::backend::llama::{LlamaCppBackend, LlamaOptions};
         let step = progress(self).spinner(&format!("loading {}", path.display()));
         let options = LlamaOptions {
             context_tokens: if self.example {
@@ -281,9 +286,18 @@ impl InferArgs {
                 .filter(|n| *n > 0)
                 .unwrap_or(LlamaOptions::default().threads),
         };
-        let backend = LlamaCppBackend::load(&path, options)?;
+        let backend = LlamaCppBackend::load(path, options)?;
         step.finish();
         Ok(Box::new(backend))
+    }
+
+    #[cfg(not(feature = "llama"))]
+    fn llama_backend(&self, path: &std::path::Path) -> Result<Box<dyn Backend>> {
+        bail!(
+            "cannot load {}: this `start` was built without the `llama` feature; rebuild with \
+             default features, or serve the model and pass --model http://HOST/v1",
+            path.display()
+        )
     }
 }
 

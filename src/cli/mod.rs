@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use sandbox::{Limits, Outcome, RuntimeOptions, Sandbox, SandboxOptions};
+use start_sandbox::{Limits, Outcome, RuntimeOptions, Sandbox, SandboxOptions};
 
 /// Fast, safe Python execution (CPython on WASI in wasmtime) and the START tool-integrated
 /// reasoning driver.
@@ -98,10 +98,10 @@ pub struct LimitArgs {
     #[arg(long, value_name = "MIB", default_value_t = 512)]
     memory_mib: u64,
     /// Bytes of stdout kept.
-    #[arg(long, value_name = "BYTES", default_value_t = sandbox::DEFAULT_OUTPUT_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = start_sandbox::DEFAULT_OUTPUT_BYTES)]
     stdout_bytes: usize,
     /// Bytes of stderr kept.
-    #[arg(long, value_name = "BYTES", default_value_t = sandbox::DEFAULT_OUTPUT_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = start_sandbox::DEFAULT_OUTPUT_BYTES)]
     stderr_bytes: usize,
     /// A file whose contents the guest reads as stdin.
     #[arg(long, value_name = "FILE")]

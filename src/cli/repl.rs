@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use sandbox::{Outcome, Session, SessionLimits, Status, TurnLimits};
 use serde::Serialize;
 use start::cells;
+use start_sandbox::{Outcome, Session, SessionLimits, Status, TurnLimits};
 
 use super::{RuntimeArgs, check_memory_mib, check_timeout, read_text};
 
@@ -71,14 +71,14 @@ pub fn run(args: ReplArgs) -> Result<ExitCode> {
             let cells = cells::split(&text, markdown);
             if let Some(big) = cells
                 .iter()
-                .find(|c| c.code.len() > sandbox::MAX_CODE_BYTES)
+                .find(|c| c.code.len() > start_sandbox::MAX_CODE_BYTES)
             {
                 bail!(
                     "{}: the cell at line {} is {} bytes; the limit is {}",
                     path.display(),
                     big.line,
                     big.code.len(),
-                    sandbox::MAX_CODE_BYTES
+                    start_sandbox::MAX_CODE_BYTES
                 );
             }
             Some(cells)
@@ -174,10 +174,10 @@ fn interactive(session: &mut Session, turn: &TurnLimits) -> Result<ExitCode> {
         };
         buffer.push_str(&line);
         buffer.push('\n');
-        if buffer.len() > sandbox::MAX_CODE_BYTES {
+        if buffer.len() > start_sandbox::MAX_CODE_BYTES {
             eprintln!(
                 "start repl: cell over {} bytes; discarded",
-                sandbox::MAX_CODE_BYTES
+                start_sandbox::MAX_CODE_BYTES
             );
             buffer.clear();
             continue;

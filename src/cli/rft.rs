@@ -7,8 +7,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use start::rft::score::{Scorer, load_tests};
 use start::rft::{self, Report, Round, Step};
-use start::score::{Scorer, load_tests};
 
 use super::RuntimeArgs;
 use super::export::ExportOptionArgs;

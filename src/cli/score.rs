@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use start::rft;
-use start::score::{Scorer, load_tests};
+use start::rft::score::{Scorer, load_tests};
 
 use super::RuntimeArgs;
 

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use daemon::BlockingClient;
-use sandbox::{Limits, Outcome};
+use start_daemon::BlockingClient;
+use start_sandbox::{Limits, Outcome};
 
 /// Flags that send the work to `startd`.
 #[derive(Debug, clap::Args, Clone)]
@@ -24,7 +24,7 @@ impl DaemonArgs {
     pub fn socket_path(&self) -> PathBuf {
         self.socket
             .clone()
-            .unwrap_or_else(daemon::default_socket_path)
+            .unwrap_or_else(start_daemon::default_socket_path)
     }
 
     /// A connection to the daemon.

@@ -199,7 +199,7 @@ fn repl_rejects_non_utf8_and_oversized_cells() {
     let out = start().arg("repl").arg(&bad).output().unwrap();
     assert_one_line_error(&out, "not UTF-8");
     let big = dir.path().join("big.py");
-    std::fs::write(&big, "#".repeat(sandbox::MAX_CODE_BYTES + 10)).unwrap();
+    std::fs::write(&big, "#".repeat(start_sandbox::MAX_CODE_BYTES + 10)).unwrap();
     let out = start().arg("repl").arg(&big).output().unwrap();
     assert_one_line_error(&out, "the limit is");
 }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use sandbox::Limit;
 use start::judge::{JudgeOptions, TestStatus, Tests, judge};
+use start_sandbox::Limit;
 
 use crate::sandbox;
 

@@ -1,22 +1,23 @@
-//! Behaviour across crates, with the real CPython-on-WASI runtime in every test.
+//! The `start` package's behaviour end to end, with the real CPython-on-WASI runtime in every
+//! test: the CLI, judging, Hint-infer (the driver with a real sandbox session, the resumable
+//! CLI killed and rerun, the `openai` backend against a local streaming server, the `llama`
+//! backend on a real small GGUF model), Hint-RFT, and the CLI through a real `startd`.
 //!
-//! One binary, grouped by theme (as wasmtime's `tests/all`). The runtime comes from the cache
+//! One binary, grouped by theme (as wasmtime's `tests/all`); the sandbox's own tests live in
+//! `crates/start-sandbox/tests`. The runtime comes from the cache
 //! (`$START_CACHE_DIR` or `~/.cache/start`), prepared on first use.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
-mod escape;
-mod exec;
+mod infer;
 mod judge;
-mod limits;
-mod reuse;
-mod session;
+mod rft;
 mod via_daemon;
 
 use std::sync::OnceLock;
 
-use sandbox::{Sandbox, SandboxOptions};
+use start_sandbox::{Sandbox, SandboxOptions};
 
 /// One sandbox per test binary, shared by every test (it is `Send + Sync`).
 pub fn sandbox() -> &'static Sandbox {
@@ -28,8 +29,13 @@ pub fn sandbox() -> &'static Sandbox {
 }
 
 /// Runs `code` with default limits.
-pub fn run(code: &str) -> sandbox::Outcome {
+pub fn run(code: &str) -> start_sandbox::Outcome {
     sandbox()
-        .exec(code, &sandbox::Limits::default())
+        .exec(code, &start_sandbox::Limits::default())
         .expect("host failure")
+}
+
+/// The `start` binary.
+pub fn start_bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_start"))
 }

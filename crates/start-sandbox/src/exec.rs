@@ -1,0 +1,381 @@
+//! [`Sandbox`]: built once, shared by threads; each [`Sandbox::exec`] runs code in an interpreter
+//! in the exact state of the pre-initialized snapshot: a new instance, or a finished one restored.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use start_runtime::{Runtime, RuntimeOptions};
+use wasmtime::{Engine, InstancePre, Linker};
+
+use crate::engine::{self, EngineSettings, EpochTicker};
+use crate::instance::{Arming, Guest, HostState, TurnBudget};
+use crate::recycle::Recycler;
+use crate::{Error, Limits, MAX_CODE_BYTES, MAX_STDIN_BYTES, Outcome};
+
+/// How a [`Sandbox`] is built.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Where the runtime comes from, where it is cached, what the snapshot preloads.
+    pub runtime: RuntimeOptions,
+    /// Instances that may live at once, per engine: executions in flight, open sessions, the
+    /// pristine template restores copy from, and up to `reuse_instances` restored ones kept
+    /// ready. Default 1000.
+    pub max_instances: u32,
+    /// Bytes of each pooled memory slot kept resident between uses: faster reuse, more idle
+    /// memory. Default 0.
+    pub memory_keep_resident_bytes: usize,
+    /// Tear a finished execution's instance down on a background thread, after the outcome is
+    /// returned, when it is not kept for reuse. Default true.
+    pub teardown_in_background: bool,
+    /// Finished instances kept, restored to the snapshot's exact state, for the next fresh
+    /// executions: a restore copies back only the pages the guest wrote, far cheaper than a
+    /// new instance's page faults. 0 turns reuse off. Default [`DEFAULT_REUSE_INSTANCES`].
+    /// Needs Linux 6.7+ (`PAGEMAP_SCAN`); elsewhere every execution gets a new instance.
+    pub reuse_instances: usize,
+    /// An instance that wrote more than this many bytes of memory is torn down rather than
+    /// restored: copying it back would cost more than a new instance, and an idle restored
+    /// instance keeps what it wrote resident. Default [`DEFAULT_MAX_RESTORE_BYTES`].
+    pub max_restore_bytes: usize,
+}
+
+/// Default of [`SandboxOptions::max_restore_bytes`].
+pub const DEFAULT_MAX_RESTORE_BYTES: usize = 32 << 20;
+
+/// Default of [`SandboxOptions::reuse_instances`]: enough for a few threads executing at once.
+pub const DEFAULT_REUSE_INSTANCES: usize = 4;
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            runtime: RuntimeOptions::default(),
+            max_instances: engine::DEFAULT_MAX_INSTANCES,
+            memory_keep_resident_bytes: 0,
+            teardown_in_background: true,
+            reuse_instances: DEFAULT_REUSE_INSTANCES,
+            max_restore_bytes: DEFAULT_MAX_RESTORE_BYTES,
+        }
+    }
+}
+
+/// An engine with the snapshot compiled for it and instantiation prepared.
+pub(crate) struct Flavor {
+    pub engine: Engine,
+    pub pre: InstancePre<HostState>,
+    pub metered: bool,
+    pub recycler: Option<Recycler>,
+    _ticker: EpochTicker,
+}
+
+pub(crate) struct Inner {
+    pub runtime: Runtime,
+    pub fast: Arc<Flavor>,
+    metered: Mutex<Option<Arc<Flavor>>>,
+    options: SandboxOptions,
+    reaper: Option<Reaper>,
+}
+
+/// How many finished instances may wait for teardown; past that, the caller drops its own.
+const REAPER_QUEUE: usize = 64;
+
+/// A thread that tears finished guests down (unmapping memory, returning the pool slot) after
+/// the caller has its outcome.
+struct Reaper {
+    queue: Mutex<std::sync::mpsc::SyncSender<Guest>>,
+}
+
+impl Reaper {
+    fn start() -> Result<Self, Error> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Guest>(REAPER_QUEUE);
+        std::thread::Builder::new()
+            .name("sandbox-reaper".into())
+            .spawn(move || {
+                for guest in rx {
+                    drop(guest);
+                }
+            })
+            .map_err(|source| Error::Io {
+                action: "starting the teardown thread",
+                source,
+            })?;
+        Ok(Reaper {
+            queue: Mutex::new(tx),
+        })
+    }
+
+    /// Hands `guest` to the thread, or drops it here when the queue is full.
+    fn dispose(&self, guest: Guest) {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(
+            std::sync::mpsc::TrySendError::Full(g) | std::sync::mpsc::TrySendError::Disconnected(g),
+        ) = queue.try_send(guest)
+        {
+            drop(queue);
+            drop(g);
+        }
+    }
+}
+
+/// A Python sandbox: build once, share across threads, run code with [`Sandbox::exec`].
+///
+/// ```no_run
+/// let sandbox = start_sandbox::Sandbox::new(Default::default())?;
+/// let outcome = sandbox.exec("print(6 * 7)", &Default::default())?;
+/// assert_eq!(outcome.stdout, "42\n");
+/// # Ok::<(), start_sandbox::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Sandbox {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("cache", &self.inner.runtime.cache().root())
+            .finish_non_exhaustive()
+    }
+}
+
+fn build_flavor(runtime: &Runtime, options: &SandboxOptions, fuel: bool) -> Result<Flavor, Error> {
+    let engine = engine::build(EngineSettings {
+        fuel,
+        max_instances: options.max_instances,
+        memory_keep_resident_bytes: options.memory_keep_resident_bytes,
+    })?;
+    let compiled = runtime.snapshot_module(&engine)?;
+    let mut linker: Linker<HostState> = Linker::new(&engine);
+    start_runtime::guest::add_to_linker_async(&mut linker, HostState::wasi)
+        .map_err(|e| Error::engine("linking WASI", e))?;
+    let pre = linker
+        .instantiate_pre(&compiled.module)
+        .map_err(|e| Error::engine("preparing instantiation", e))?;
+    let ticker = EpochTicker::start(&engine)?;
+    let recycler = if options.reuse_instances > 0 {
+        let template = Guest::new(&engine, &pre, &arming(runtime, &Limits::default()), fuel)?;
+        Recycler::new(template, options.reuse_instances, options.max_restore_bytes)?
+    } else {
+        None
+    };
+    Ok(Flavor {
+        engine,
+        pre,
+        metered: fuel,
+        recycler,
+        _ticker: ticker,
+    })
+}
+
+impl Sandbox {
+    /// Builds a sandbox: obtains the runtime and its snapshot (downloading and compiling them on
+    /// first use, ~2 minutes once; a few milliseconds later), and prepares instantiation.
+    ///
+    /// # Errors
+    /// [`Error::Runtime`] when the runtime cannot be obtained, verified or compiled.
+    pub fn new(options: SandboxOptions) -> Result<Self, Error> {
+        let runtime = Runtime::prepare(options.runtime.clone())?;
+        let fast = Arc::new(build_flavor(&runtime, &options, false)?);
+        let reaper = if options.teardown_in_background {
+            Some(Reaper::start()?)
+        } else {
+            None
+        };
+        Ok(Sandbox {
+            inner: Arc::new(Inner {
+                runtime,
+                fast,
+                metered: Mutex::new(None),
+                options,
+                reaper,
+            }),
+        })
+    }
+
+    /// The cache folder in use.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.inner.runtime.cache().root().to_path_buf()
+    }
+
+    /// The flavor for `limits`: the metered engine when a fuel budget is set.
+    pub(crate) fn flavor(&self, fuel: bool) -> Result<Arc<Flavor>, Error> {
+        if !fuel {
+            return Ok(self.inner.fast.clone());
+        }
+        let mut slot = self.inner.metered.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = slot.as_ref() {
+            return Ok(f.clone());
+        }
+        let built = Arc::new(build_flavor(
+            &self.inner.runtime,
+            &self.inner.options,
+            true,
+        )?);
+        *slot = Some(built.clone());
+        Ok(built)
+    }
+
+    /// Prepares the metered (fuel) engine now rather than on the first call with a fuel budget.
+    ///
+    /// # Errors
+    /// As [`Sandbox::new`].
+    pub fn prepare_fuel(&self) -> Result<(), Error> {
+        self.flavor(true).map(drop)
+    }
+
+    /// An interpreter in the snapshot's state, armed for `limits`: a restored one when ready,
+    /// else a new one. Hand it back with [`Sandbox::retire`].
+    pub(crate) fn ready_guest(&self, limits: &Limits) -> Result<(Guest, Arc<Flavor>), Error> {
+        validate(limits)?;
+        let flavor = self.flavor(limits.fuel.is_some())?;
+        let arming = arming(&self.inner.runtime, limits);
+        if let Some(mut guest) = flavor.recycler.as_ref().and_then(Recycler::take) {
+            guest.rearm(&arming)?;
+            return Ok((guest, flavor));
+        }
+        let guest = Guest::new(&flavor.engine, &flavor.pre, &arming, flavor.metered)?;
+        Ok((guest, flavor))
+    }
+
+    /// Disposes of a finished guest: restored for reuse when it can be, else torn down.
+    pub(crate) fn retire(&self, guest: Guest, flavor: &Flavor) {
+        // Restoring is cheap (only the written pages are copied back) and fastest on this
+        // thread, whose caches hold those pages; teardown is not, and goes to the reaper.
+        let recycler = flavor.recycler.as_ref();
+        if guest.returned() && recycler.is_some_and(Recycler::announce) {
+            if let Some(recycler) = recycler {
+                recycler.recycle(guest);
+            }
+            return;
+        }
+        match &self.inner.reaper {
+            Some(reaper) => reaper.dispose(guest),
+            None => drop(guest),
+        }
+    }
+
+    /// How many executions so far ran in a restored (reused) instance rather than a new one.
+    pub fn reused_instances(&self) -> u64 {
+        let metered = self.inner.metered.lock().unwrap_or_else(|p| p.into_inner());
+        [Some(&self.inner.fast), metered.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.recycler.as_ref())
+            .map(Recycler::reused)
+            .sum()
+    }
+
+    /// Runs `code` as a fresh program (like `python -c`) in an interpreter in the snapshot's state.
+    ///
+    /// Nothing leaks between calls: each starts from the snapshot's exact state (a new instance,
+    /// or one restored byte for byte; see [`SandboxOptions::reuse_instances`]), with an empty
+    /// scratch folder and freshly seeded random generators.
+    ///
+    /// # Errors
+    /// Only for host failures or invalid requests (code over [`MAX_CODE_BYTES`]); whatever the
+    /// guest does is in the [`Outcome`].
+    pub fn exec(&self, code: &str, limits: &Limits) -> Result<Outcome, Error> {
+        self.exec_deferring_cleanup(code, limits)
+            .map(|(outcome, _cleanup)| outcome)
+    }
+
+    /// [`Sandbox::exec`], returning the outcome before the interpreter is restored for reuse
+    /// (or torn down): that happens when the returned [`Cleanup`] is dropped. A server sends
+    /// its reply first and drops the `Cleanup` after, taking the restore off its latency.
+    ///
+    /// # Errors
+    /// As [`Sandbox::exec`].
+    pub fn exec_deferring_cleanup(
+        &self,
+        code: &str,
+        limits: &Limits,
+    ) -> Result<(Outcome, Cleanup), Error> {
+        check_code(code)?;
+        let (mut guest, flavor) = self.ready_guest(limits)?;
+        let seed = match limits.seed {
+            Some(seed) => seed,
+            None => fresh_seed()?,
+        };
+        let source = start_runtime::exec_turn(seed, code);
+        let (outcome, _alive) = guest.turn(&source, &budget(limits))?;
+        let cleanup = Cleanup {
+            finished: Some((guest, flavor)),
+            sandbox: self.clone(),
+        };
+        Ok((outcome, cleanup))
+    }
+}
+
+/// A finished execution's interpreter, restored for reuse (or torn down) when dropped. See
+/// [`Sandbox::exec_deferring_cleanup`].
+#[must_use = "dropping it at once is what `Sandbox::exec` does"]
+pub struct Cleanup {
+    finished: Option<(Guest, Arc<Flavor>)>,
+    sandbox: Sandbox,
+}
+
+impl std::fmt::Debug for Cleanup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cleanup").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some((guest, flavor)) = self.finished.take() {
+            self.sandbox.retire(guest, &flavor);
+        }
+    }
+}
+
+/// What a guest is armed with for an execution under `limits`.
+fn arming<'a>(runtime: &'a Runtime, limits: &'a Limits) -> Arming<'a> {
+    Arming {
+        stdlib_dir: runtime.stdlib_dir(),
+        memory_bytes: limits.memory_bytes,
+        stdin: &limits.stdin,
+    }
+}
+
+impl HostState {
+    fn wasi(&mut self) -> &mut wasmtime_wasi::p1::WasiP1Ctx {
+        self.wasi_mut()
+    }
+}
+
+pub(crate) fn budget(limits: &Limits) -> TurnBudget {
+    TurnBudget {
+        wall_time: limits.wall_time,
+        fuel: limits.fuel,
+        stdout_bytes: limits.stdout_bytes,
+        stderr_bytes: limits.stderr_bytes,
+    }
+}
+
+pub(crate) fn check_code(code: &str) -> Result<(), Error> {
+    if code.len() > MAX_CODE_BYTES {
+        return Err(Error::Invalid(format!(
+            "code is {} bytes; the limit is {MAX_CODE_BYTES}",
+            code.len()
+        )));
+    }
+    Ok(())
+}
+
+fn validate(limits: &Limits) -> Result<(), Error> {
+    if limits.stdin.len() > MAX_STDIN_BYTES {
+        return Err(Error::Invalid(format!(
+            "stdin is {} bytes; the limit is {MAX_STDIN_BYTES}",
+            limits.stdin.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A seed from host entropy for `random` and numpy.
+pub(crate) fn fresh_seed() -> Result<u64, Error> {
+    let mut buf = [0u8; 8];
+    getrandom::fill(&mut buf).map_err(|e| Error::Io {
+        action: "drawing a random seed",
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(u64::from_le_bytes(buf))
+}

@@ -1,0 +1,386 @@
+//! One live guest: a wasmtime `Store` holding a CPython instance started from the snapshot,
+//! its capped pipes and its private scratch folder. Fresh executions make one per call and drop
+//! it; sessions keep one across turns.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, Instance, InstancePre, Memory, ResourceLimiter, Store, Trap, TypedFunc};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+
+use crate::engine::ticks_for;
+use crate::output::{CappedPipe, Captured};
+use crate::{Error, Limit, Outcome, Status};
+
+/// Grace added to the timer that backs up epoch interruption: the epoch stops CPU loops on
+/// time; the timer only has to catch a guest blocked in a host call (e.g. `time.sleep`).
+const TIMER_GRACE: Duration = Duration::from_millis(20);
+
+/// Per-store host state.
+pub(crate) struct HostState {
+    wasi: WasiP1Ctx,
+    limiter: MemoryLimiter,
+}
+
+impl HostState {
+    pub(crate) fn wasi_mut(&mut self) -> &mut WasiP1Ctx {
+        &mut self.wasi
+    }
+}
+
+/// Caps linear memory and remembers the peak and whether growth was refused.
+pub(crate) struct MemoryLimiter {
+    cap_bytes: usize,
+    peak_bytes: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap_bytes {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.peak_bytes = self.peak_bytes.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// How one call into the guest ended, before interpretation.
+enum Raw {
+    Returned(i32),
+    Trapped(wasmtime::Error),
+    TimedOut,
+}
+
+/// Per-turn limits a [`Guest`] applies.
+pub(crate) struct TurnBudget {
+    pub wall_time: Duration,
+    pub fuel: Option<u64>,
+    pub stdout_bytes: usize,
+    pub stderr_bytes: usize,
+}
+
+/// A live CPython instance.
+pub(crate) struct Guest {
+    store: Store<HostState>,
+    instance: Instance,
+    memory: Memory,
+    alloc: TypedFunc<i32, i32>,
+    turn: TypedFunc<(i32, i32), i32>,
+    stdout: CappedPipe,
+    stderr: CappedPipe,
+    metered: bool,
+    /// Whether every call so far returned normally (no trap, no timeout): only such a guest's
+    /// state is fully known and may be restored for reuse.
+    returned: bool,
+    // Dropped after the store: the guest's files live here.
+    scratch: tempfile::TempDir,
+}
+
+/// What a guest is armed with for one execution: its I/O and its memory cap.
+pub(crate) struct Arming<'a> {
+    pub stdlib_dir: &'a std::path::Path,
+    pub memory_bytes: u64,
+    pub stdin: &'a str,
+}
+
+thread_local! {
+    // Guests run their calls on this thread's own small executor: async calls let a timer
+    // cancel a guest blocked in a host call, which epoch interruption cannot reach.
+    static EXECUTOR: std::io::Result<tokio::runtime::Runtime> =
+        tokio::runtime::Builder::new_current_thread().enable_time().build();
+}
+
+fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, Error> {
+    EXECUTOR.with(|rt| match rt {
+        Ok(rt) => Ok(rt.block_on(fut)),
+        Err(e) => Err(Error::Io {
+            action: "starting the guest executor",
+            source: std::io::Error::new(e.kind(), e.to_string()),
+        }),
+    })
+}
+
+/// Host state for one execution: fresh pipes, a fresh WASI context over `scratch`, the cap.
+fn host_state(
+    arming: &Arming<'_>,
+    scratch: &std::path::Path,
+) -> Result<(HostState, CappedPipe, CappedPipe), Error> {
+    let stdout = CappedPipe::new(0);
+    let stderr = CappedPipe::new(0);
+    let wasi = start_runtime::guest::wasi_builder(arming.stdlib_dir, scratch)?
+        .stdin(MemoryInputPipe::new(arming.stdin.as_bytes().to_vec()))
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .build_p1();
+    let cap_bytes =
+        usize::try_from(arming.memory_bytes.min(crate::MAX_MEMORY_BYTES)).unwrap_or(usize::MAX);
+    let state = HostState {
+        wasi,
+        limiter: MemoryLimiter {
+            cap_bytes,
+            peak_bytes: 0,
+            refused: false,
+        },
+    };
+    Ok((state, stdout, stderr))
+}
+
+impl Guest {
+    /// Instantiates a fresh guest from `pre`.
+    pub fn new(
+        engine: &Engine,
+        pre: &InstancePre<HostState>,
+        arming: &Arming<'_>,
+        metered: bool,
+    ) -> Result<Self, Error> {
+        let scratch = tempfile::Builder::new()
+            .prefix("start-scratch-")
+            .tempdir()
+            .map_err(|source| Error::Io {
+                action: "creating the scratch folder",
+                source,
+            })?;
+        let (state, stdout, stderr) = host_state(arming, scratch.path())?;
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks_for(Duration::from_secs(60)));
+        if metered {
+            store
+                .set_fuel(u64::MAX / 2)
+                .map_err(|e| Error::engine("setting fuel", e))?;
+        }
+        let instance = block_on(pre.instantiate_async(&mut store))?
+            .map_err(|e| Error::engine("instantiating the runtime", e))?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| Error::engine("instantiating the runtime", "no memory export"))?;
+        let alloc = instance
+            .get_typed_func::<i32, i32>(&mut store, "host_alloc")
+            .map_err(|e| Error::engine("finding host_alloc", e))?;
+        let turn = instance
+            .get_typed_func::<(i32, i32), i32>(&mut store, "turn")
+            .map_err(|e| Error::engine("finding turn", e))?;
+        let initial = memory.data_size(&store);
+        store.data_mut().limiter.peak_bytes = initial;
+        Ok(Guest {
+            store,
+            instance,
+            memory,
+            alloc,
+            turn,
+            stdout,
+            stderr,
+            metered,
+            returned: true,
+            scratch,
+        })
+    }
+
+    /// Gives a restored guest fresh host state for its next execution: new pipes, a new WASI
+    /// context (no file descriptors left from the last one), the given stdin and memory cap.
+    pub fn rearm(&mut self, arming: &Arming<'_>) -> Result<(), Error> {
+        let (mut state, stdout, stderr) = host_state(arming, self.scratch.path())?;
+        state.limiter.peak_bytes = self.memory.data_size(&self.store);
+        *self.store.data_mut() = state;
+        self.stdout = stdout;
+        self.stderr = stderr;
+        Ok(())
+    }
+
+    /// Whether every call so far returned normally.
+    pub fn returned(&self) -> bool {
+        self.returned
+    }
+
+    /// The guest's linear memory as raw parts, for restoring it in place.
+    pub fn memory_raw(&mut self) -> (*mut u8, usize) {
+        let data = self.memory.data_mut(&mut self.store);
+        (data.as_mut_ptr(), data.len())
+    }
+
+    /// The instance and its store, for reading or resetting exported globals.
+    pub fn instance_mut(&mut self) -> (Instance, &mut Store<HostState>) {
+        (self.instance, &mut self.store)
+    }
+
+    /// The host folder the guest sees as `/`.
+    pub fn scratch_dir(&self) -> &std::path::Path {
+        self.scratch.path()
+    }
+
+    /// Runs `source` as one `turn`, within `budget`. Returns the outcome and whether the guest
+    /// is still usable (it is not after any trap).
+    pub fn turn(&mut self, source: &str, budget: &TurnBudget) -> Result<(Outcome, bool), Error> {
+        let len = i32::try_from(source.len())
+            .map_err(|_| Error::Invalid("code larger than 2 GiB".into()))?;
+        self.stdout.set_cap(budget.stdout_bytes);
+        self.stderr.set_cap(budget.stderr_bytes);
+        self.store.set_epoch_deadline(ticks_for(budget.wall_time));
+        let fuel_budget = match (self.metered, budget.fuel) {
+            (true, Some(f)) => Some(f),
+            (true, None) => Some(u64::MAX / 2),
+            (false, _) => None,
+        };
+        if let Some(f) = fuel_budget {
+            self.store
+                .set_fuel(f)
+                .map_err(|e| Error::engine("setting fuel", e))?;
+        }
+        let started = Instant::now();
+        let (store, memory, alloc, turn) = (&mut self.store, self.memory, &self.alloc, &self.turn);
+        let raw = block_on(async {
+            let call = async {
+                let ptr = alloc.call_async(&mut *store, len).await?;
+                memory.write(&mut *store, ptr as u32 as usize, source.as_bytes())?;
+                turn.call_async(&mut *store, (ptr, len)).await
+            };
+            match tokio::time::timeout(budget.wall_time + TIMER_GRACE, call).await {
+                Ok(Ok(status)) => Raw::Returned(status),
+                Ok(Err(e)) => Raw::Trapped(e),
+                Err(_) => Raw::TimedOut,
+            }
+        })?;
+        let wall = started.elapsed();
+        self.returned &= matches!(raw, Raw::Returned(_));
+        let fuel_used = match (fuel_budget, budget.fuel) {
+            (Some(given), Some(_)) => {
+                Some(given.saturating_sub(self.store.get_fuel().unwrap_or(0)))
+            }
+            _ => None,
+        };
+        let out = self.stdout.take();
+        let err = self.stderr.take();
+        let limiter = &mut self.store.data_mut().limiter;
+        let refused = std::mem::take(&mut limiter.refused);
+        let peak = limiter.peak_bytes as u64;
+        let (status, alive) = interpret(raw, &err, refused);
+        Ok((
+            Outcome {
+                status,
+                stdout: String::from_utf8_lossy(&out.head).into_owned(),
+                stderr: String::from_utf8_lossy(&err.head).into_owned(),
+                stdout_truncated: out.truncated,
+                stderr_truncated: err.truncated,
+                wall_ms: wall.as_secs_f64() * 1e3,
+                fuel_used,
+                memory_peak_bytes: peak,
+            },
+            alive,
+        ))
+    }
+}
+
+/// Maps a raw call result to a [`Status`], and says whether the guest may run again.
+fn interpret(raw: Raw, stderr: &Captured, memory_refused: bool) -> (Status, bool) {
+    match raw {
+        Raw::Returned(0) => (Status::Finished, true),
+        Raw::Returned(1) => {
+            let text = if stderr.truncated {
+                String::from_utf8_lossy(&stderr.tail).into_owned()
+            } else {
+                String::from_utf8_lossy(&stderr.head).into_owned()
+            };
+            let traceback = last_traceback(&text);
+            (
+                Status::Exception {
+                    name: Outcome::exception_name(&traceback),
+                    traceback,
+                },
+                true,
+            )
+        }
+        // `exit()`, `quit()` and (through the host helper) `sys.exit(n)`: 256 + n.
+        Raw::Returned(n) if n >= 256 => match n - 256 {
+            0 => (Status::Finished, false),
+            code => (Status::Exit { code }, false),
+        },
+        Raw::Returned(code) if code > 0 => (Status::Exit { code }, false),
+        Raw::Returned(code) => (
+            Status::Crashed {
+                message: format!("the runtime refused the call (status {code})"),
+            },
+            false,
+        ),
+        Raw::TimedOut => (
+            Status::LimitExceeded {
+                limit: Limit::WallTime,
+            },
+            false,
+        ),
+        Raw::Trapped(e) => {
+            if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                return match exit.0 {
+                    0 => (Status::Finished, false),
+                    code => (Status::Exit { code }, false),
+                };
+            }
+            let status = match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => Status::LimitExceeded {
+                    limit: Limit::WallTime,
+                },
+                Some(Trap::OutOfFuel) => Status::LimitExceeded { limit: Limit::Fuel },
+                _ if memory_refused => Status::LimitExceeded {
+                    limit: Limit::Memory,
+                },
+                Some(trap) => Status::Crashed {
+                    message: trap.to_string(),
+                },
+                None => Status::Crashed {
+                    message: format!("{e:#}"),
+                },
+            };
+            (status, false)
+        }
+    }
+}
+
+/// The last traceback in `stderr`: from its last `Traceback` header, else (a syntax error has
+/// no frames) from its last `File "..."` line, else its last line.
+fn last_traceback(stderr: &str) -> String {
+    if let Some(at) = stderr.rfind("Traceback (most recent call last):") {
+        return stderr[at..].to_string();
+    }
+    if let Some(at) = stderr.rfind("  File \"") {
+        return stderr[at..].to_string();
+    }
+    stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceback_is_the_last_one() {
+        let err = "noise\nTraceback (most recent call last):\n  x\nA: 1\nTraceback (most recent call last):\n  y\nB: 2\n";
+        assert_eq!(
+            last_traceback(err),
+            "Traceback (most recent call last):\n  y\nB: 2\n"
+        );
+        let syntax =
+            "  File \"<string>\", line 1\n    1 +\n       ^\nSyntaxError: invalid syntax\n";
+        assert_eq!(last_traceback(syntax), syntax);
+    }
+}

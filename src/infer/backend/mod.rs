@@ -1,0 +1,243 @@
+//! Model backends behind one trait: a [`Backend`] starts a [`Generation`], a stream of text that
+//! the driver can cut back ([`Generation::truncate`]) and extend with text of its own
+//! ([`Generation::append`]: a hint, an output block) before generating on.
+//!
+//! - `llama` (feature `llama`, on by default): llama.cpp in-process through `llama-cpp-2`,
+//!   loading a local GGUF; truncate and append reuse the KV cache, so only new tokens are decoded.
+//! - [`openai`]: any OpenAI-compatible server (vLLM, SGLang, llama-server) through its streaming
+//!   completions endpoint.
+//! - [`scripted`]: replays given text; for tests.
+
+#[cfg(feature = "llama")]
+pub mod llama;
+pub mod openai;
+pub mod scripted;
+
+use serde::{Deserialize, Serialize};
+
+/// Default context window, in tokens.
+pub const DEFAULT_CONTEXT_TOKENS: u32 = 4096;
+
+/// Longest piece of text a backend hands over at once, in bytes; longer ones are split.
+pub const MAX_PIECE_BYTES: usize = 64 * 1024;
+
+/// How to sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleParams {
+    /// Temperature; 0 means greedy.
+    pub temperature: f32,
+    /// Nucleus sampling mass (1 keeps every token).
+    pub top_p: f32,
+    /// Seed of the sampler.
+    pub seed: u64,
+}
+
+impl Default for SampleParams {
+    fn default() -> Self {
+        SampleParams {
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+/// The prompt of one trajectory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    /// System message, if any.
+    pub system: Option<String>,
+    /// The user's message (the problem, with its instructions).
+    pub user: String,
+}
+
+/// What [`Generation::next_piece`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// More text (possibly empty while a multi-byte character is incomplete).
+    Text(String),
+    /// The generation stopped.
+    End(EndReason),
+}
+
+/// Why a generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The model ended its sequence (end-of-sequence token, or a server's `stop`).
+    Eos,
+    /// The context window (or a server's length limit) is full.
+    Length,
+}
+
+/// Token accounting of one generation, recorded in the trajectory. With KV-cache reuse,
+/// `decoded_tokens == context_tokens + discarded_tokens`: every position is decoded once, and
+/// only the tokens cut off by a truncation were decoded in vain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Tokens of the prompt.
+    pub prompt_tokens: u64,
+    /// Tokens the model sampled.
+    pub generated_tokens: u64,
+    /// Tokens of text the driver appended (hints, outputs) and re-tokenized cut tokens.
+    pub appended_tokens: u64,
+    /// Tokens run through the model (prompt, sampled, appended), in all.
+    pub decoded_tokens: u64,
+    /// Tokens removed from the cache by truncation.
+    pub discarded_tokens: u64,
+    /// Tokens in the context (prompt plus kept text) at the end.
+    pub context_tokens: u64,
+    /// Requests sent (remote backends; 1 for in-process ones).
+    pub requests: u64,
+}
+
+/// A failure of the backend itself (not of the model's text).
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The model file is missing or unreadable.
+    #[error("cannot load the model {path}: {reason}")]
+    Load {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The inference engine failed (decode, context, tokenizer).
+    #[error("inference failed: {0}")]
+    Engine(String),
+    /// A server could not be reached or kept failing.
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable {
+        /// The endpoint.
+        url: String,
+        /// The last error.
+        reason: String,
+    },
+    /// A server answered with something that is not the completions protocol.
+    #[error("bad reply from {url}: {reason}")]
+    Protocol {
+        /// The endpoint.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The driver asked for something impossible (truncating past the end).
+    #[error("invalid request to the backend: {0}")]
+    Invalid(String),
+}
+
+/// A model that can start generations. Shared across worker threads.
+pub trait Backend: Send + Sync {
+    /// A short description for logs and trajectories (`llama:/path/model.gguf`).
+    fn describe(&self) -> String;
+
+    /// Starts one generation for `prompt`.
+    ///
+    /// # Errors
+    /// [`BackendError`] when the engine cannot start it (context allocation, tokenizer).
+    fn start<'a>(
+        &'a self,
+        prompt: &Prompt,
+        params: &SampleParams,
+    ) -> Result<Box<dyn Generation + 'a>, BackendError>;
+}
+
+/// One generation in progress: the assistant's text, grown by the model and by the driver.
+pub trait Generation {
+    /// Generates the next piece of text.
+    ///
+    /// # Errors
+    /// [`BackendError`] on an engine or network failure.
+    fn next_piece(&mut self) -> Result<Piece, BackendError>;
+
+    /// Cuts the assistant's text back to its first `len` bytes (a character boundary of what
+    /// was returned and appended so far).
+    ///
+    /// # Errors
+    /// [`BackendError::Invalid`] when `len` is past the end.
+    fn truncate(&mut self, len: usize) -> Result<(), BackendError>;
+
+    /// Appends text that the model did not write (a hint, an output block).
+    ///
+    /// # Errors
+    /// [`BackendError`] on an engine failure.
+    fn append(&mut self, text: &str) -> Result<(), BackendError>;
+
+    /// Token accounting so far.
+    fn counters(&self) -> Counters;
+}
+
+/// Buffers bytes until they form valid UTF-8, so pieces never split a character.
+#[cfg(feature = "llama")]
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Utf8Buffer {
+    pending: Vec<u8>,
+}
+
+#[cfg(feature = "llama")]
+impl Utf8Buffer {
+    /// Adds bytes; returns the longest valid prefix and keeps an incomplete tail (at most 3
+    /// bytes). Invalid bytes become U+FFFD.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => {
+                let text = String::from_utf8_lossy(&self.pending).into_owned();
+                self.pending.clear();
+                return text;
+            }
+        };
+        let rest = self.pending.split_off(valid);
+        let text = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending = rest;
+        text
+    }
+
+    /// Drops an incomplete tail.
+    pub(crate) fn clear(&mut self) {
+        self.pending.clear();
+    }
+}
+
+/// The ChatML rendering (Qwen, QwQ, SmolLM2) of a prompt, ending with the opened assistant
+/// turn: what completion endpoints are sent.
+pub fn chatml(prompt: &Prompt) -> String {
+    let mut out = String::new();
+    if let Some(system) = &prompt.system {
+        out.push_str(&format!("<|im_start|>system\n{system}<|im_end|>\n"));
+    }
+    out.push_str(&format!(
+        "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n",
+        prompt.user
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "llama")]
+    #[test]
+    fn utf8_buffer_holds_split_characters() {
+        let mut b = Utf8Buffer::default();
+        let bytes = "é!".as_bytes();
+        assert_eq!(b.push(&bytes[..1]), "");
+        assert_eq!(b.push(&bytes[1..]), "é!");
+        assert_eq!(b.push(&[0xff, b'a']), "\u{fffd}a");
+    }
+
+    #[test]
+    fn chatml_shape() {
+        let p = Prompt {
+            system: Some("S".into()),
+            user: "U".into(),
+        };
+        assert_eq!(
+            chatml(&p),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+}

@@ -1,0 +1,888 @@
+//! The Hint-infer driver: generate, insert hints, run the model's code, feed the output back.
+//!
+//! [`Driver::run`] streams pieces from a [`Generation`], scans the model's own text with an
+//! [`insert::Scanner`], and at each event acts:
+//!
+//! - a trigger word ("Wait") or `</think>` or the end of sequence, while the policy allows: cut
+//!   the text there, append a sampled hint (ending with an opened ```` ```python ```` fence);
+//! - a closed ```` ```python ```` block: run the code with a [`CodeRunner`] (a sandbox
+//!   [`Session`]: state carries across the trajectory's blocks), append a ```` ```output ````
+//!   block with stdout and the error if any, truncated to a set size;
+//!
+//! and generates on, within caps on hints, tool calls, generated tokens and wall time. The result
+//! is a [`Trajectory`] recording every segment.
+
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use start_sandbox::{Outcome, Sandbox, Session, SessionLimits, Status, TurnLimits};
+
+use crate::infer::backend::{
+    Backend, BackendError, EndReason, Generation, Piece, Prompt, SampleParams,
+};
+use crate::infer::hints::{HintError, HintLibrary, ProblemKind};
+use crate::infer::insert::{Event, InsertPolicy, Scanner, floor_char_boundary};
+use crate::problem::Problem;
+use crate::trajectory::{InsertPoint, Segment, StopReason, ToolCall, Trajectory};
+use start_grade::testcase;
+
+/// Default cap on the output shown to the model per tool call, in bytes.
+pub const DEFAULT_OUTPUT_BYTES: usize = 2048;
+
+/// Caps and settings of one Hint-infer run.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Where hints go and how many.
+    pub policy: InsertPolicy,
+    /// Sampling (the seed is derived per problem and sample from [`GenerateOptions::seed`]).
+    pub sampling: SampleParams,
+    /// Base seed of the run.
+    pub seed: u64,
+    /// Cap on generated tokens per trajectory.
+    pub max_tokens: u64,
+    /// Cap on a trajectory's wall time.
+    pub max_wall_time: Duration,
+    /// Cap on executed code blocks per trajectory.
+    pub max_tool_calls: u32,
+    /// Limits of each code block's run.
+    pub turn_limits: TurnLimits,
+    /// Limits of the trajectory's interpreter session.
+    pub session_limits: SessionLimits,
+    /// Bytes of output shown to the model per call; the rest is cut with a note.
+    pub output_bytes: usize,
+    /// System prompt.
+    pub system: Option<String>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            policy: InsertPolicy::default(),
+            sampling: SampleParams::default(),
+            seed: 0,
+            max_tokens: 4096,
+            max_wall_time: Duration::from_secs(600),
+            max_tool_calls: 8,
+            turn_limits: TurnLimits {
+                wall_time: Duration::from_secs(10),
+                stdout_bytes: 64 * 1024,
+                stderr_bytes: 64 * 1024,
+                ..TurnLimits::default()
+            },
+            session_limits: SessionLimits::default(),
+            output_bytes: DEFAULT_OUTPUT_BYTES,
+            system: None,
+        }
+    }
+}
+
+/// Why a run failed (the model's text and code never make it fail; those become segments).
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The hint library cannot serve this problem.
+    #[error(transparent)]
+    Hints(#[from] HintError),
+    /// The sandbox failed on the host side.
+    #[error("the sandbox failed: {0}")]
+    Sandbox(#[from] start_sandbox::Error),
+}
+
+/// What running one code block gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunResult {
+    /// The code ran (successfully or not).
+    Ran(Outcome),
+    /// The code was not run; the reason is shown to the model.
+    NotRun(String),
+}
+
+/// Runs the model's code blocks for one trajectory.
+pub trait CodeRunner {
+    /// Runs one block.
+    ///
+    /// # Errors
+    /// [`GenerateError::Sandbox`] on a host failure.
+    fn run(&mut self, code: &str) -> Result<RunResult, GenerateError>;
+}
+
+/// Runs code in one sandbox [`Session`] per trajectory, opened at the first block, so variables
+/// and imports carry from block to block. A block that hits a limit ends the session; the next
+/// block gets a fresh one, and its output says so.
+#[derive(Debug)]
+pub struct SessionRunner<'a> {
+    sandbox: &'a Sandbox,
+    session_limits: SessionLimits,
+    turn_limits: TurnLimits,
+    session: Option<Session>,
+    restarted: bool,
+}
+
+impl<'a> SessionRunner<'a> {
+    /// A runner that opens its session on first use.
+    pub fn new(
+        sandbox: &'a Sandbox,
+        session_limits: SessionLimits,
+        turn_limits: TurnLimits,
+    ) -> Self {
+        SessionRunner {
+            sandbox,
+            session_limits,
+            turn_limits,
+            session: None,
+            restarted: false,
+        }
+    }
+}
+
+impl CodeRunner for SessionRunner<'_> {
+    fn run(&mut self, code: &str) -> Result<RunResult, GenerateError> {
+        if self.session.as_ref().is_some_and(|s| s.ended().is_some()) {
+            self.session = None;
+            self.restarted = true;
+        }
+        let session = match &mut self.session {
+            Some(s) => s,
+            None => self
+                .session
+                .insert(Session::open(self.sandbox, self.session_limits.clone())?),
+        };
+        match session.run(code, &self.turn_limits) {
+            Ok(mut outcome) => {
+                if std::mem::take(&mut self.restarted) {
+                    outcome.stderr.insert_str(
+                        0,
+                        "(note: the interpreter was restarted after the previous block hit a \
+                         limit; earlier variables are gone)\n",
+                    );
+                }
+                Ok(RunResult::Ran(outcome))
+            }
+            Err(start_sandbox::Error::SessionEnded(why)) => Ok(RunResult::NotRun(format!(
+                "the interpreter session ended: {why}"
+            ))),
+            Err(start_sandbox::Error::Invalid(why)) => Ok(RunResult::NotRun(why.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A Bernoulli draw that tolerates any probability (NaN and below 0 never, 1 and above always).
+fn draw(rng: &mut ChaCha8Rng, probability: f64) -> bool {
+    if probability >= 1.0 {
+        true
+    } else if probability > 0.0 {
+        rng.random_bool(probability)
+    } else {
+        false
+    }
+}
+
+/// The per-(problem, sample) seed: reproducible whatever order workers finish in.
+pub fn derive_seed(base: u64, id: &str, sample: u32) -> u64 {
+    // FNV-1a over the base, the id and the sample, then a SplitMix64 finaliser.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in base
+        .to_le_bytes()
+        .iter()
+        .chain(id.as_bytes())
+        .chain(&sample.to_le_bytes())
+    {
+        h ^= u64::from(*byte);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// The user message for a problem.
+pub fn user_prompt(problem: &Problem) -> String {
+    match problem.kind {
+        ProblemKind::Math => format!(
+            "{}\n\nPlease reason step by step, and put your final answer within \\boxed{{}}.",
+            problem.text.trim_end()
+        ),
+        ProblemKind::Code => format!(
+            "{}\n\nThink step by step, then write a complete Python program that reads the input \
+             from stdin and prints the answer. Give the final program in a ```python block.",
+            problem.text.trim_end()
+        ),
+    }
+}
+
+/// The `{testcase}` text for a code problem: its given tests, else the statement's samples.
+pub fn testcases_for(problem: &Problem) -> String {
+    let rendered = match &problem.tests {
+        Some(tests) if !tests.is_empty() => testcase::render_for_hint(tests),
+        _ => match testcase::extract(&problem.text) {
+            testcase::Extraction::Found(tests) => testcase::render_for_hint(&tests),
+            testcase::Extraction::NotFound { .. } => String::new(),
+        },
+    };
+    if rendered.is_empty() {
+        "(The statement shows no sample tests; I will make up small ones.)".to_string()
+    } else {
+        rendered
+    }
+}
+
+/// What the model is shown for one block's result, cut to `limit` bytes.
+pub fn render_output(result: &RunResult, limit_bytes: usize) -> (String, String) {
+    let (status, mut shown) = match result {
+        RunResult::NotRun(why) => ("not_run".to_string(), format!("(not run: {why})")),
+        RunResult::Ran(outcome) => {
+            let mut shown = outcome.stdout.clone();
+            let mut add = |s: &str| {
+                if !s.is_empty() {
+                    if !shown.is_empty() && !shown.ends_with('\n') {
+                        shown.push('\n');
+                    }
+                    shown.push_str(s);
+                }
+            };
+            let status = match &outcome.status {
+                Status::Finished => {
+                    add(&outcome.stderr);
+                    "finished"
+                }
+                Status::Exception { .. } => {
+                    add(&outcome.stderr);
+                    "exception"
+                }
+                Status::Exit { code } => {
+                    add(&outcome.stderr);
+                    add(&format!("SystemExit: {code}"));
+                    "exit"
+                }
+                Status::LimitExceeded { limit } => {
+                    add(&outcome.stderr);
+                    add(&format!(
+                        "TimeoutError: execution was stopped by the {limit} ({:.0} ms used)",
+                        outcome.wall_ms
+                    ));
+                    "limit_exceeded"
+                }
+                Status::Crashed { message } => {
+                    add(&format!("RuntimeError: the interpreter crashed: {message}"));
+                    "crashed"
+                }
+            };
+            if outcome.stdout_truncated || outcome.stderr_truncated {
+                add("(output truncated)");
+            }
+            (status.to_string(), shown)
+        }
+    };
+    if shown.len() > limit_bytes {
+        let total = shown.len();
+        shown.truncate(floor_char_boundary(&shown, limit_bytes));
+        shown.push_str(&format!("\n... (output truncated: {total} bytes in all)"));
+    }
+    if shown.trim().is_empty() {
+        shown = "(no output)".to_string();
+    }
+    (status, shown)
+}
+
+/// Runs Hint-infer for problems, with one backend and hint library.
+pub struct Driver<'a> {
+    backend: &'a dyn Backend,
+    hints: &'a HintLibrary,
+    options: &'a GenerateOptions,
+}
+
+impl std::fmt::Debug for Driver<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("backend", &self.backend.describe())
+            .field("options", self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state of one run in progress.
+struct Run<'g> {
+    generation: Box<dyn Generation + 'g>,
+    text: String,
+    segments: Vec<Segment>,
+    /// Where the current model segment starts.
+    seg_start: usize,
+    scanner: Scanner,
+    hints_used: u32,
+    rng: ChaCha8Rng,
+}
+
+impl Run<'_> {
+    /// Closes the model segment at `end` and cuts text (and the generation) there.
+    fn cut(&mut self, end: usize) -> Result<(), BackendError> {
+        if end > self.seg_start {
+            self.segments.push(Segment::Model {
+                text: self.text[self.seg_start..end].to_string(),
+            });
+        }
+        if end < self.text.len() {
+            self.text.truncate(end);
+            self.generation.truncate(end)?;
+        }
+        Ok(())
+    }
+
+    /// Appends driver text as `segment`; scanning restarts after it.
+    fn append(&mut self, segment: Segment) -> Result<(), BackendError> {
+        self.generation.append(segment.text())?;
+        self.text.push_str(segment.text());
+        self.segments.push(segment);
+        self.seg_start = self.text.len();
+        self.scanner.reset(self.text.len());
+        Ok(())
+    }
+}
+
+impl<'a> Driver<'a> {
+    /// A driver for `backend`, `hints` and `options`.
+    pub fn new(
+        backend: &'a dyn Backend,
+        hints: &'a HintLibrary,
+        options: &'a GenerateOptions,
+    ) -> Self {
+        Driver {
+            backend,
+            hints,
+            options,
+        }
+    }
+
+    /// Generates one trajectory for `problem`, running code in `runner`.
+    ///
+    /// # Errors
+    /// [`GenerateError`] when the backend, the hint library or the sandbox host fails. Anything
+    /// the model writes, and anything its code does, ends up in the trajectory instead.
+    pub fn run(
+        &self,
+        problem: &Problem,
+        sample: u32,
+        runner: &mut dyn CodeRunner,
+    ) -> Result<Trajectory, GenerateError> {
+        let started = Instant::now();
+        let opts = self.options;
+        self.hints.require(problem.kind)?;
+        let seed = derive_seed(opts.seed, &problem.id, sample);
+        let testcases = match problem.kind {
+            ProblemKind::Code => testcases_for(problem),
+            ProblemKind::Math => String::new(),
+        };
+        let prompt = Prompt {
+            system: opts.system.clone(),
+            user: user_prompt(problem),
+        };
+        let params = SampleParams {
+            seed,
+            ..opts.sampling.clone()
+        };
+        let mut generate_time = Duration::ZERO;
+        let t = Instant::now();
+        let generation = self.backend.start(&prompt, &params)?;
+        generate_time += t.elapsed();
+        let triggers = if opts.policy.after_triggers {
+            opts.policy.triggers.clone()
+        } else {
+            Vec::new()
+        };
+        let mut run = Run {
+            generation,
+            text: String::new(),
+            segments: Vec::new(),
+            seg_start: 0,
+            scanner: Scanner::new(&triggers, 0),
+            hints_used: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        };
+        let mut tool_calls: Vec<ToolCall> = Vec::new();
+        let stop = loop {
+            if started.elapsed() >= opts.max_wall_time {
+                break StopReason::TimeCap;
+            }
+            if run.generation.counters().generated_tokens >= opts.max_tokens {
+                break StopReason::TokenCap;
+            }
+            let t = Instant::now();
+            let piece = run.generation.next_piece()?;
+            generate_time += t.elapsed();
+            match piece {
+                Piece::Text(s) => {
+                    run.text.push_str(&s);
+                    while let Some(event) = run.scanner.next_event(&run.text) {
+                        if self.handle(
+                            &mut run,
+                            event,
+                            problem,
+                            &testcases,
+                            runner,
+                            &mut tool_calls,
+                        )? {
+                            break;
+                        }
+                    }
+                }
+                Piece::End(EndReason::Length) => break StopReason::Length,
+                Piece::End(EndReason::Eos) => {
+                    if let Some(code_start) = run.scanner.code_start() {
+                        // The model stopped inside a code block: close it and run it.
+                        let end = run.text.len();
+                        self.tool_call(&mut run, code_start, end, true, runner, &mut tool_calls)?;
+                        continue;
+                    }
+                    if opts.policy.before_end && run.hints_used < opts.policy.max_hints {
+                        let at = run.text.len();
+                        self.insert_hint(
+                            &mut run,
+                            at,
+                            InsertPoint::BeforeEos,
+                            problem,
+                            &testcases,
+                        )?;
+                        continue;
+                    }
+                    break StopReason::Eos;
+                }
+            }
+        };
+        if run.text.len() > run.seg_start {
+            run.segments.push(Segment::Model {
+                text: run.text[run.seg_start..].to_string(),
+            });
+        }
+        Ok(Trajectory {
+            id: problem.id.clone(),
+            sample,
+            kind: problem.kind,
+            problem: problem.text.clone(),
+            answer: problem.answer.clone(),
+            backend: self.backend.describe(),
+            seed,
+            prompt: prompt.user,
+            segments: run.segments,
+            tool_calls,
+            stop,
+            counters: run.generation.counters(),
+            wall_ms: started.elapsed().as_secs_f64() * 1e3,
+            generate_ms: generate_time.as_secs_f64() * 1e3,
+        })
+    }
+
+    /// Acts on one event; returns whether the text changed (so the scan restarts).
+    fn handle(
+        &self,
+        run: &mut Run<'_>,
+        event: Event,
+        problem: &Problem,
+        testcases: &str,
+        runner: &mut dyn CodeRunner,
+        tool_calls: &mut Vec<ToolCall>,
+    ) -> Result<bool, GenerateError> {
+        let policy = &self.options.policy;
+        match event {
+            Event::Trigger { word, end, .. } => {
+                if run.hints_used < policy.max_hints
+                    && draw(&mut run.rng, policy.trigger_probability)
+                {
+                    self.insert_hint(
+                        run,
+                        end,
+                        InsertPoint::AfterTrigger { word },
+                        problem,
+                        testcases,
+                    )?;
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            Event::ThinkEnd { start } => {
+                if policy.before_end && run.hints_used < policy.max_hints {
+                    self.insert_hint(run, start, InsertPoint::BeforeThinkEnd, problem, testcases)?;
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            Event::CodeOpen { .. } => Ok(false),
+            Event::CodeClose {
+                code_start,
+                fence_start,
+                fence_end,
+            } => {
+                run.cut(fence_end)?;
+                self.run_block(run, code_start, fence_start, false, runner, tool_calls)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The model stopped inside a block (`closing` by us): close the fence and run it.
+    fn tool_call(
+        &self,
+        run: &mut Run<'_>,
+        code_start: usize,
+        end: usize,
+        closing: bool,
+        runner: &mut dyn CodeRunner,
+        tool_calls: &mut Vec<ToolCall>,
+    ) -> Result<(), GenerateError> {
+        run.cut(end)?;
+        self.run_block(run, code_start, end, closing, runner, tool_calls)
+    }
+
+    /// Runs `text[code_start..code_end]` and appends its output block.
+    fn run_block(
+        &self,
+        run: &mut Run<'_>,
+        code_start: usize,
+        code_end: usize,
+        close_fence: bool,
+        runner: &mut dyn CodeRunner,
+        tool_calls: &mut Vec<ToolCall>,
+    ) -> Result<(), GenerateError> {
+        let began = Instant::now();
+        let mut runner_time = Duration::ZERO;
+        let code = run.text[code_start.min(code_end)..code_end].to_string();
+        let result = if tool_calls.len() as u64 >= u64::from(self.options.max_tool_calls) {
+            RunResult::NotRun(format!(
+                "the limit of {} code runs per solution is reached",
+                self.options.max_tool_calls
+            ))
+        } else {
+            let t = Instant::now();
+            let result = runner.run(&code)?;
+            runner_time = t.elapsed();
+            result
+        };
+        let exec_ms = match &result {
+            RunResult::Ran(o) => o.wall_ms,
+            RunResult::NotRun(_) => 0.0,
+        };
+        let (status, shown) = render_output(&result, self.options.output_bytes);
+        let mut block = String::new();
+        if close_fence {
+            if !run.text.ends_with('\n') {
+                block.push('\n');
+            }
+            block.push_str("```");
+        }
+        block.push_str("\n```output\n");
+        block.push_str(&shown);
+        if !shown.ends_with('\n') {
+            block.push('\n');
+        }
+        block.push_str("```\n");
+        let call = tool_calls.len();
+        let (stdout, stderr) = match result {
+            RunResult::Ran(o) => (o.stdout, o.stderr),
+            RunResult::NotRun(_) => (String::new(), String::new()),
+        };
+        run.append(Segment::Output { text: block, call })?;
+        let driver_ms = began.elapsed().saturating_sub(runner_time).as_secs_f64() * 1e3;
+        tool_calls.push(ToolCall {
+            code,
+            status,
+            stdout,
+            stderr,
+            shown,
+            exec_ms,
+            driver_ms,
+        });
+        Ok(())
+    }
+
+    /// Cuts the text at `at` and appends a sampled hint; the model continues inside its fence.
+    fn insert_hint(
+        &self,
+        run: &mut Run<'_>,
+        at: usize,
+        point: InsertPoint,
+        problem: &Problem,
+        testcases: &str,
+    ) -> Result<(), GenerateError> {
+        let hint = self.hints.sample(problem.kind, &mut run.rng)?;
+        let prefix = match point {
+            InsertPoint::AfterTrigger { .. } => &self.options.policy.trigger_separator,
+            InsertPoint::BeforeThinkEnd | InsertPoint::BeforeEos => &self.options.policy.end_prefix,
+        };
+        let text = format!("{prefix}{}", hint.render(testcases));
+        run.cut(at)?;
+        let hint_id = hint.id.clone();
+        run.append(Segment::Hint {
+            hint_id,
+            point,
+            text,
+            offset: at,
+        })?;
+        run.hints_used += 1;
+        let code_start = run.text.len();
+        run.scanner.enter_code(code_start);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::infer::backend::scripted::ScriptedBackend;
+
+    /// Records the code it is given; prints `ran N`.
+    #[derive(Default)]
+    struct FakeRunner {
+        codes: Vec<String>,
+    }
+
+    impl CodeRunner for FakeRunner {
+        fn run(&mut self, code: &str) -> Result<RunResult, GenerateError> {
+            self.codes.push(code.to_string());
+            Ok(RunResult::Ran(Outcome {
+                status: Status::Finished,
+                stdout: format!("ran {}\n", self.codes.len()),
+                stderr: String::new(),
+                stdout_truncated: false,
+                stderr_truncated: false,
+                wall_ms: 0.5,
+                fuel_used: None,
+                memory_peak_bytes: 0,
+            }))
+        }
+    }
+
+    fn problem() -> Problem {
+        Problem {
+            id: "p".into(),
+            kind: ProblemKind::Math,
+            text: "What is 6*7?".into(),
+            answer: Some("42".into()),
+            tests: None,
+        }
+    }
+
+    fn run_script(script: &str, options: &GenerateOptions) -> (Trajectory, Vec<String>) {
+        let backend = ScriptedBackend::new(script);
+        let hints = HintLibrary::bundled();
+        let driver = Driver::new(&backend, &hints, options);
+        let mut runner = FakeRunner::default();
+        let t = driver.run(&problem(), 0, &mut runner).unwrap();
+        assert_eq!(
+            t.text(),
+            t.segments.iter().map(Segment::text).collect::<String>()
+        );
+        (t, runner.codes)
+    }
+
+    fn only_triggers(max_hints: u32) -> GenerateOptions {
+        GenerateOptions {
+            policy: InsertPolicy {
+                before_end: false,
+                max_hints,
+                ..InsertPolicy::default()
+            },
+            ..GenerateOptions::default()
+        }
+    }
+
+    fn hint_points(t: &Trajectory) -> Vec<(InsertPoint, usize)> {
+        t.segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Hint { point, offset, .. } => Some((point.clone(), *offset)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hint_after_wait_then_code_runs() {
+        let (t, codes) = run_script(
+            "Hmm. Wait, x = 6*7\nprint(x)\n```\nThe answer is 42.",
+            &only_triggers(2),
+        );
+        assert_eq!(
+            hint_points(&t),
+            vec![(
+                InsertPoint::AfterTrigger {
+                    word: "Wait".into()
+                },
+                9
+            )]
+        );
+        assert_eq!(codes, vec!["x = 6*7\nprint(x)\n"]);
+        let text = t.text();
+        assert!(
+            text.starts_with("Hmm. Wait, "),
+            "the trigger is kept, the model's comma replaced by the separator: {text}"
+        );
+        assert!(text.contains("```python\nx = 6*7\nprint(x)\n```\n```output\nran 1\n```\n"));
+        assert!(text.ends_with("The answer is 42."));
+        assert_eq!(t.tool_calls.len(), 1);
+        assert_eq!(t.tool_calls[0].status, "finished");
+        assert_eq!(t.stop, StopReason::Eos);
+    }
+
+    #[test]
+    fn hint_after_alternatively() {
+        let (t, codes) = run_script(
+            "One way fails. Alternatively, print(2)\n```\nok",
+            &only_triggers(2),
+        );
+        assert_eq!(
+            hint_points(&t),
+            vec![(
+                InsertPoint::AfterTrigger {
+                    word: "Alternatively".into()
+                },
+                28
+            )]
+        );
+        assert_eq!(codes, vec!["print(2)\n"]);
+    }
+
+    #[test]
+    fn hint_before_think_end() {
+        let options = GenerateOptions {
+            policy: InsertPolicy {
+                after_triggers: false,
+                max_hints: 1,
+                ..InsertPolicy::default()
+            },
+            ..GenerateOptions::default()
+        };
+        let (t, codes) = run_script(
+            "So 42. Wait, sure.\n</think>\nprint(42)\n```\nDone.",
+            &options,
+        );
+        assert_eq!(hint_points(&t), vec![(InsertPoint::BeforeThinkEnd, 19)]);
+        assert_eq!(codes, vec!["print(42)\n"]);
+        let text = t.text();
+        assert!(text.starts_with("So 42. Wait, sure.\n\n\nWait, "), "{text}");
+        assert!(!text.contains("</think>"));
+    }
+
+    #[test]
+    fn hint_before_eos_and_model_stopping_inside_code() {
+        let options = GenerateOptions {
+            policy: InsertPolicy {
+                max_hints: 1,
+                ..InsertPolicy::default()
+            },
+            ..GenerateOptions::default()
+        };
+        let (t, codes) = run_script("The answer is 42.", &options);
+        assert_eq!(hint_points(&t), vec![(InsertPoint::BeforeEos, 17)]);
+        // The script is spent, so the "model" stops inside the hint's block: the driver closes
+        // the fence and runs the (empty) code, then stops since no hint is left.
+        assert_eq!(codes, vec![String::new()]);
+        assert!(
+            t.text()
+                .ends_with("```python\n```\n```output\nran 1\n```\n")
+        );
+        assert_eq!(t.stop, StopReason::Eos);
+    }
+
+    #[test]
+    fn caps_on_hints_tool_calls_tokens_and_probability() {
+        let script = "Wait, print(1)\n```\nWait, print(2)\n```\nWait, print(3)\n```\nend";
+        let (t, codes) = run_script(script, &only_triggers(1));
+        assert_eq!(t.hints(), 1);
+        assert_eq!(codes.len(), 1);
+
+        let options = GenerateOptions {
+            max_tool_calls: 2,
+            ..only_triggers(5)
+        };
+        let (t, codes) = run_script(script, &options);
+        assert_eq!(t.hints(), 3);
+        assert_eq!(codes.len(), 2, "the third block is not run");
+        assert_eq!(t.tool_calls[2].status, "not_run");
+        assert!(t.tool_calls[2].shown.contains("limit of 2 code runs"));
+
+        let options = GenerateOptions {
+            max_tokens: 3,
+            ..only_triggers(0)
+        };
+        let (t, _) = run_script("a b c d e f", &options);
+        assert_eq!(t.stop, StopReason::TokenCap);
+        assert_eq!(t.text(), "a b c ");
+
+        let options = GenerateOptions {
+            policy: InsertPolicy {
+                trigger_probability: 0.0,
+                before_end: false,
+                ..InsertPolicy::default()
+            },
+            ..GenerateOptions::default()
+        };
+        let (t, codes) = run_script(script, &options);
+        assert_eq!(t.hints(), 0);
+        assert!(codes.is_empty());
+    }
+
+    #[test]
+    fn model_opened_code_block_runs_without_hint() {
+        let (t, codes) = run_script(
+            "Compute:\n```python\nprint(5)\n```\nso 5.",
+            &only_triggers(0),
+        );
+        assert_eq!(t.hints(), 0);
+        assert_eq!(codes, vec!["print(5)\n"]);
+        assert!(t.text().ends_with("```\n```output\nran 1\n```\nso 5."));
+    }
+
+    #[test]
+    fn code_problem_gets_the_debug_hint_with_tests() {
+        let backend = ScriptedBackend::new("Plan. Wait, print(6)\n```\n");
+        let hints = HintLibrary::bundled();
+        let options = only_triggers(1);
+        let driver = Driver::new(&backend, &hints, &options);
+        let problem = Problem {
+            id: "c".into(),
+            kind: ProblemKind::Code,
+            text: "Sum numbers.\n\nSample Input 1\n\n1 2 3\n\nSample Output 1\n\n6\n".into(),
+            answer: None,
+            tests: None,
+        };
+        let t = driver.run(&problem, 0, &mut FakeRunner::default()).unwrap();
+        let hint = t
+            .segments
+            .iter()
+            .find_map(|s| match s {
+                Segment::Hint { hint_id, text, .. } => Some((hint_id.clone(), text.clone())),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(hint.0, "debug");
+        assert!(
+            hint.1.contains("1 2 3") && hint.1.contains("Alright, now I can write a debug code")
+        );
+    }
+
+    #[test]
+    fn seeds_are_stable_and_distinct() {
+        assert_eq!(derive_seed(1, "a", 0), derive_seed(1, "a", 0));
+        assert_ne!(derive_seed(1, "a", 0), derive_seed(1, "a", 1));
+        assert_ne!(derive_seed(1, "a", 0), derive_seed(2, "a", 0));
+    }
+
+    #[test]
+    fn output_is_cut_at_a_char_boundary() {
+        let outcome = Outcome {
+            status: Status::Finished,
+            stdout: "é".repeat(100),
+            stderr: String::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            wall_ms: 1.0,
+            fuel_used: None,
+            memory_peak_bytes: 0,
+        };
+        let (status, shown) = render_output(&RunResult::Ran(outcome), 11);
+        assert_eq!(status, "finished");
+        assert!(shown.starts_with("ééééé\n... (output truncated: 200 bytes"));
+    }
+}

@@ -1,0 +1,252 @@
+//! The hint library: the natural-language nudges START inserts into a chain of thought so the
+//! model starts writing Python.
+//!
+//! The bundled library ([`HintLibrary::bundled`], from `src/hints.toml`) holds the paper's six
+//! math hints verbatim and the code *debug hint* with its `{testcase}` slot. Users can load
+//! their own file of the same layout with [`HintLibrary::from_toml`]. Every hint must end by
+//! opening a ```` ```python ```` fence, so that after the hint the model writes code. Sampling
+//! takes the caller's seeded generator, so a run is reproducible.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// The bundled library's TOML text.
+pub const BUNDLED_TOML: &str = include_str!("hints.toml");
+/// The fence every hint must end with (a newline may follow).
+pub const CODE_FENCE: &str = "```python";
+/// The slot in a code hint that [`Hint::render`] fills with the problem's sample tests.
+pub const TESTCASE_SLOT: &str = "{testcase}";
+/// Largest hint library file accepted, in bytes.
+pub const MAX_LIBRARY_BYTES: usize = 256 * 1024;
+/// Most hints one library may hold.
+pub const MAX_HINTS: usize = 256;
+
+/// What kind of problem a hint is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// Math reasoning: the answer is a value.
+    Math,
+    /// Code generation: the answer is a program, judged by tests.
+    Code,
+}
+
+impl std::fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProblemKind::Math => "math",
+            ProblemKind::Code => "code",
+        })
+    }
+}
+
+/// One hint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hint {
+    /// A short stable name, recorded in trajectories (`general`, `debug`).
+    pub id: String,
+    /// Which problems it is for.
+    pub kind: ProblemKind,
+    /// The text inserted, ending with an opened ```` ```python ```` fence.
+    pub text: String,
+}
+
+impl Hint {
+    /// The text to insert, with the `{testcase}` slot (if any) replaced by `testcases`.
+    pub fn render(&self, testcases: &str) -> String {
+        self.text.replace(TESTCASE_SLOT, testcases)
+    }
+}
+
+/// Why a hint library was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HintError {
+    /// The file is not valid TOML of the expected layout.
+    #[error("the hint library is not valid: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// The file is too large.
+    #[error("the hint library is {0} bytes; at most {MAX_LIBRARY_BYTES} are accepted")]
+    TooLarge(usize),
+    /// A hint breaks a rule (fence, empty id, duplicate id, too many hints).
+    #[error("hint {id:?}: {reason}")]
+    Invalid {
+        /// The hint's id.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No hint for a kind of problem that was asked for.
+    #[error("the hint library has no {0} hints")]
+    NoHints(ProblemKind),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LibraryFile {
+    hint: Vec<Hint>,
+}
+
+/// A validated set of hints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HintLibrary {
+    hints: Vec<Hint>,
+}
+
+impl HintLibrary {
+    /// The library bundled in the crate (the paper's hints).
+    ///
+    /// ```
+    /// let lib = start::infer::hints::HintLibrary::bundled();
+    /// assert_eq!(lib.of_kind(start::infer::hints::ProblemKind::Math).count(), 6);
+    /// ```
+    pub fn bundled() -> Self {
+        match Self::from_toml(BUNDLED_TOML) {
+            Ok(lib) => lib,
+            // The bundled file is checked by a unit test; an empty library is never used.
+            Err(_) => HintLibrary { hints: Vec::new() },
+        }
+    }
+
+    /// Parses and validates a library in the `hints.toml` layout.
+    ///
+    /// # Errors
+    /// [`HintError`] when the text is not valid TOML or a hint breaks a rule (no closing
+    /// ```` ```python ```` fence, empty or duplicate id, more than [`MAX_HINTS`]).
+    pub fn from_toml(text: &str) -> Result<Self, HintError> {
+        if text.len() > MAX_LIBRARY_BYTES {
+            return Err(HintError::TooLarge(text.len()));
+        }
+        let file: LibraryFile = toml::from_str(text)?;
+        let mut seen = std::collections::HashSet::new();
+        for (index, hint) in file.hint.iter().enumerate() {
+            let invalid = |reason: &str| HintError::Invalid {
+                id: hint.id.clone(),
+                reason: reason.to_string(),
+            };
+            if index >= MAX_HINTS {
+                return Err(invalid(&format!("more than {MAX_HINTS} hints")));
+            }
+            if hint.id.trim().is_empty() {
+                return Err(invalid("the id is empty"));
+            }
+            if !seen.insert(hint.id.clone()) {
+                return Err(invalid("the id is used twice"));
+            }
+            if !hint.text.trim_end().ends_with(CODE_FENCE) {
+                return Err(invalid("the text must end by opening a ```python fence"));
+            }
+        }
+        let mut hints = file.hint;
+        for hint in &mut hints {
+            // Exactly one newline after the fence, so the model starts on the code's first line.
+            let trimmed = hint.text.trim_end().len();
+            hint.text.truncate(trimmed);
+            hint.text.push('\n');
+        }
+        Ok(HintLibrary { hints })
+    }
+
+    /// All hints for one kind of problem, in file order.
+    pub fn of_kind(&self, kind: ProblemKind) -> impl Iterator<Item = &Hint> {
+        self.hints.iter().filter(move |h| h.kind == kind)
+    }
+
+    /// Samples one hint for `kind`, uniformly.
+    ///
+    /// # Errors
+    /// [`HintError::NoHints`] when the library has none of that kind.
+    pub fn sample<R: Rng + ?Sized>(
+        &self,
+        kind: ProblemKind,
+        rng: &mut R,
+    ) -> Result<&Hint, HintError> {
+        let count = self.of_kind(kind).count();
+        if count == 0 {
+            return Err(HintError::NoHints(kind));
+        }
+        let index = rng.random_range(0..count);
+        self.of_kind(kind)
+            .nth(index)
+            .ok_or(HintError::NoHints(kind))
+    }
+
+    /// Checks that the library can serve `kind`.
+    ///
+    /// # Errors
+    /// [`HintError::NoHints`] when it holds no hint of that kind.
+    pub fn require(&self, kind: ProblemKind) -> Result<(), HintError> {
+        match self.of_kind(kind).next() {
+            Some(_) => Ok(()),
+            None => Err(HintError::NoHints(kind)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn bundled_library_is_valid_and_complete() {
+        let lib = HintLibrary::from_toml(BUNDLED_TOML).unwrap();
+        assert_eq!(lib.of_kind(ProblemKind::Math).count(), 6);
+        let debug: Vec<_> = lib.of_kind(ProblemKind::Code).collect();
+        assert_eq!(debug.len(), 1);
+        assert!(debug[0].text.contains(TESTCASE_SLOT));
+        for hint in lib.of_kind(ProblemKind::Math) {
+            assert!(hint.text.ends_with("```python\n"), "{}", hint.id);
+        }
+        let general = lib
+            .of_kind(ProblemKind::Math)
+            .find(|h| h.id == "general")
+            .unwrap();
+        assert_eq!(
+            general.text,
+            "maybe using python here is a good idea.\n```python\n"
+        );
+    }
+
+    #[test]
+    fn sampling_is_seeded() {
+        let lib = HintLibrary::bundled();
+        let draw = |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            (0..20)
+                .map(|_| lib.sample(ProblemKind::Math, &mut rng).unwrap().id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+    }
+
+    #[test]
+    fn bad_libraries_are_refused() {
+        let no_fence = "[[hint]]\nid = \"a\"\nkind = \"math\"\ntext = \"use python\"\n";
+        assert!(matches!(
+            HintLibrary::from_toml(no_fence),
+            Err(HintError::Invalid { .. })
+        ));
+        let dup = "[[hint]]\nid = \"a\"\nkind = \"math\"\ntext = \"x ```python\"\n\
+                   [[hint]]\nid = \"a\"\nkind = \"math\"\ntext = \"y ```python\"\n";
+        assert!(HintLibrary::from_toml(dup).is_err());
+        assert!(HintLibrary::from_toml("not toml [").is_err());
+        let math_only = "[[hint]]\nid = \"a\"\nkind = \"math\"\ntext = \"x ```python\"\n";
+        let lib = HintLibrary::from_toml(math_only).unwrap();
+        assert!(matches!(
+            lib.require(ProblemKind::Code),
+            Err(HintError::NoHints(_))
+        ));
+    }
+
+    #[test]
+    fn testcase_slot_is_filled() {
+        let lib = HintLibrary::bundled();
+        let debug = lib.of_kind(ProblemKind::Code).next().unwrap();
+        let text = debug.render("Sample 1\nInput: 1\nExpected output: 2");
+        assert!(text.contains("Sample 1\nInput: 1"));
+        assert!(!text.contains(TESTCASE_SLOT));
+    }
+}

@@ -1,0 +1,496 @@
+//! Hint-RFT rounds: the streaming steps (score, filter, export, answer pairs), the round report,
+//! and the round folder that makes `start rft` resumable.
+//!
+//! Every step reads JSONL one line at a time ([`jsonl::LineReader`]) and writes as it goes, so
+//! memory is bounded by a line and a chunk of [`SCORE_CHUNK`] trajectories, plus the small
+//! per-problem state of filtering ([`filter::Candidate`]) and the report (one entry per
+//! problem). A malformed line is counted and skipped, never fatal.
+//!
+//! A round folder holds `trajectories.jsonl` (from `start infer`), `scored.jsonl`,
+//! `kept.jsonl`, `dropped.jsonl` (one `{id, sample, filter, reason}` per drop), `sft.jsonl`,
+//! `report.json`, `report.txt`, and `round.json`, the steps finished so far. Each step writes
+//! a `.partial` file and renames it when done, so a killed round redoes at most one step.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::jsonl::{self, JsonlError, LineReader};
+use crate::rft::export::{ExportOptions, to_example};
+use crate::rft::filter::{self, Candidate, FilterConfig, FilterName};
+use crate::rft::score::{Method, Pair, Scored, Scorer};
+use crate::trajectory::{Segment, Trajectory};
+use start_grade::answer::Verdict;
+
+/// Trajectories scored together (read, scored in parallel, written in order).
+pub const SCORE_CHUNK: usize = 64;
+
+/// Called with the bytes of input consumed so far (drives a progress bar).
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+
+/// A step of a round failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RftError {
+    /// Reading or writing JSONL failed.
+    #[error(transparent)]
+    Jsonl(#[from] JsonlError),
+    /// A file could not be opened, created or renamed.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> RftError + '_ {
+    move |source| RftError::File {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Counts from `start score`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreSummary {
+    /// Trajectories scored.
+    pub trajectories: usize,
+    /// Right.
+    pub correct: usize,
+    /// Wrong (including no answer).
+    pub wrong: usize,
+    /// Could not be decided.
+    pub undecided: usize,
+    /// Decided by the symbolic check.
+    pub sympy: usize,
+    /// Lines that were not trajectories (skipped).
+    pub bad_lines: usize,
+}
+
+/// Scores a trajectory stream into a scored stream, `jobs` trajectories at a time.
+///
+/// # Errors
+/// I/O errors and over-long lines.
+pub fn score_stream(
+    scorer: &Scorer<'_>,
+    input: impl std::io::BufRead,
+    output: &mut impl Write,
+    jobs: usize,
+    progress: Progress<'_>,
+) -> Result<ScoreSummary, RftError> {
+    let jobs = jobs.max(1);
+    let mut reader = LineReader::new(input);
+    let mut summary = ScoreSummary::default();
+    loop {
+        let mut chunk: Vec<Trajectory> = Vec::with_capacity(SCORE_CHUNK);
+        while chunk.len() < SCORE_CHUNK {
+            let Some(line) = reader.next_line()? else {
+                break;
+            };
+            match serde_json::from_slice::<Trajectory>(line) {
+                Ok(t) => chunk.push(t),
+                Err(_) => summary.bad_lines += 1,
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let scores = score_parallel(scorer, &chunk, jobs);
+        for (trajectory, score) in chunk.into_iter().zip(scores) {
+            summary.trajectories += 1;
+            match score.correct {
+                Some(true) => summary.correct += 1,
+                Some(false) => summary.wrong += 1,
+                None => summary.undecided += 1,
+            }
+            if score.method == Method::Sympy {
+                summary.sympy += 1;
+            }
+            jsonl::write_line(output, &Scored { trajectory, score })?;
+        }
+        progress(reader.bytes);
+    }
+    output.flush().map_err(JsonlError::from)?;
+    Ok(summary)
+}
+
+/// Scores `chunk` on `jobs` threads, results in order.
+pub fn score_parallel(
+    scorer: &Scorer<'_>,
+    chunk: &[Trajectory],
+    jobs: usize,
+) -> Vec<crate::rft::score::Score> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<crate::rft::score::Score>> = vec![None; chunk.len()];
+    let out = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(chunk.len()).max(1) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(t) = chunk.get(i) else { break };
+                    let score = scorer.score(t);
+                    if let Ok(mut out) = out.lock() {
+                        out[i] = Some(score);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|s| {
+            s.unwrap_or_else(|| crate::rft::score::Score {
+                extracted: None,
+                correct: None,
+                method: Method::None,
+                correct_before_hints: None,
+                tests_passed: None,
+                note: Some("scoring thread failed".into()),
+            })
+        })
+        .collect()
+}
+
+/// Reads `{"gold", "pred"}` lines and writes each back with `"equal"`; returns (pairs, equal).
+///
+/// # Errors
+/// I/O errors and over-long lines.
+pub fn pairs_stream(
+    scorer: &Scorer<'_>,
+    input: impl std::io::BufRead,
+    output: &mut impl Write,
+    progress: Progress<'_>,
+) -> Result<(usize, usize, usize), RftError> {
+    let mut reader = LineReader::new(input);
+    let (mut n, mut equal, mut bad) = (0, 0, 0);
+    while let Some(line) = reader.next_line()? {
+        let Ok(mut pair) = serde_json::from_slice::<Pair>(line) else {
+            bad += 1;
+            continue;
+        };
+        let eq = scorer.equal(&pair.gold, &pair.pred).0 == Verdict::Equal;
+        pair.equal = Some(eq);
+        n += 1;
+        equal += usize::from(eq);
+        jsonl::write_line(output, &pair)?;
+        progress(reader.bytes);
+    }
+    output.flush().map_err(JsonlError::from)?;
+    Ok((n, equal, bad))
+}
+
+/// A round's report: what came in, how good it was, what the filters did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Distinct problems.
+    pub problems: usize,
+    /// Trajectories read.
+    pub trajectories: usize,
+    /// Lines that were not scored trajectories (skipped).
+    pub bad_lines: usize,
+    /// Trajectories whose answer is right.
+    pub correct: usize,
+    /// Fraction of trajectories that are right (after hints: the final answer).
+    pub pass_rate: f64,
+    /// Fraction of problems with at least one right trajectory.
+    pub problem_pass_rate: f64,
+    /// Fraction right of the answers given before the first hint, over trajectories that had
+    /// one (math); `None` when none had.
+    pub pass_rate_before_hints: Option<f64>,
+    /// Trajectories with an answer before the first hint.
+    pub answered_before_hints: usize,
+    /// Mean tool calls per trajectory.
+    pub tool_calls_per_trajectory: f64,
+    /// Mean hints per trajectory.
+    pub hints_per_trajectory: f64,
+    /// Trajectories kept.
+    pub kept: usize,
+    /// Drops per filter (every filter listed, zero included).
+    pub drops: BTreeMap<String, usize>,
+    /// Lines exported as SFT data (set by the export step).
+    pub exported: Option<usize>,
+}
+
+impl Report {
+    /// A few lines for people.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} problems, {} trajectories ({} bad lines)\npass rate {:.1}% ({} right), problems solved {:.1}%",
+            self.problems,
+            self.trajectories,
+            self.bad_lines,
+            100.0 * self.pass_rate,
+            self.correct,
+            100.0 * self.problem_pass_rate
+        );
+        if let Some(before) = self.pass_rate_before_hints {
+            s.push_str(&format!(
+                "\nbefore hints {:.1}% of {} answered",
+                100.0 * before,
+                self.answered_before_hints
+            ));
+        }
+        s.push_str(&format!(
+            "\n{:.2} tool calls, {:.2} hints per trajectory\nkept {}",
+            self.tool_calls_per_trajectory, self.hints_per_trajectory, self.kept
+        ));
+        let dropped: Vec<String> = self
+            .drops
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        if !dropped.is_empty() {
+            s.push_str(&format!("; dropped: {}", dropped.join(", ")));
+        }
+        if let Some(n) = self.exported {
+            s.push_str(&format!("\nexported {n}"));
+        }
+        s.push('\n');
+        s
+    }
+}
+
+/// One line of `dropped.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropRecord {
+    /// The problem.
+    pub id: String,
+    /// The sample.
+    pub sample: u32,
+    /// The filter that dropped it.
+    pub filter: FilterName,
+    /// Why.
+    pub reason: String,
+}
+
+/// Filters a scored file (two streaming passes) into `kept` and `dropped` and reports.
+///
+/// # Errors
+/// I/O errors and over-long lines.
+pub fn filter_file(
+    input: &Path,
+    config: &FilterConfig,
+    kept: &mut impl Write,
+    dropped: &mut impl Write,
+    progress: Progress<'_>,
+) -> Result<Report, RftError> {
+    let open = || -> Result<LineReader<BufReader<File>>, RftError> {
+        Ok(LineReader::new(BufReader::new(
+            File::open(input).map_err(file_err(input))?,
+        )))
+    };
+    // Pass 1: statistics, per-trajectory filters, candidates.
+    let mut report = Report::default();
+    let mut solved: HashMap<String, bool> = HashMap::new();
+    let mut drops: BTreeMap<usize, filter::Dropped> = BTreeMap::new();
+    let mut candidates = Vec::new();
+    let (mut tool_calls, mut hints, mut before_right) = (0usize, 0usize, 0usize);
+    let mut reader = open()?;
+    let mut index = 0usize;
+    while let Some(line) = reader.next_line()? {
+        let Ok(s) = serde_json::from_slice::<Scored>(line) else {
+            report.bad_lines += 1;
+            continue;
+        };
+        let right = s.score.correct == Some(true);
+        report.trajectories += 1;
+        report.correct += usize::from(right);
+        *solved.entry(s.trajectory.id.clone()).or_default() |= right;
+        tool_calls += s.trajectory.tool_calls.len();
+        hints += s
+            .trajectory
+            .segments
+            .iter()
+            .filter(|x| matches!(x, Segment::Hint { .. }))
+            .count();
+        if let Some(b) = s.score.correct_before_hints {
+            report.answered_before_hints += 1;
+            before_right += usize::from(b);
+        }
+        match filter::check(config, &s) {
+            Some(d) => {
+                drops.insert(index, d);
+            }
+            None => candidates.push(Candidate::new(index, &s.trajectory)),
+        }
+        index += 1;
+        progress(reader.bytes / 2);
+    }
+    let pass1_bytes = reader.bytes;
+    drops.extend(filter::select(config, candidates));
+    // Pass 2: write.
+    let mut reader = open()?;
+    let mut index = 0usize;
+    while let Some(line) = reader.next_line()? {
+        let Ok(key) = serde_json::from_slice::<KeyOnly>(line) else {
+            continue;
+        };
+        match drops.get(&index) {
+            Some(d) => jsonl::write_line(
+                dropped,
+                &DropRecord {
+                    id: key.id,
+                    sample: key.sample,
+                    filter: d.filter,
+                    reason: d.reason.clone(),
+                },
+            )?,
+            None => {
+                kept.write_all(line).map_err(JsonlError::from)?;
+                kept.write_all(b"\n").map_err(JsonlError::from)?;
+                report.kept += 1;
+            }
+        }
+        index += 1;
+        progress(pass1_bytes / 2 + reader.bytes / 2);
+    }
+    kept.flush().map_err(JsonlError::from)?;
+    dropped.flush().map_err(JsonlError::from)?;
+    for name in FilterName::ALL {
+        report.drops.insert(name.to_string(), 0);
+    }
+    for d in drops.values() {
+        *report.drops.entry(d.filter.to_string()).or_default() += 1;
+    }
+    report.problems = solved.len();
+    let n = report.trajectories.max(1) as f64;
+    report.pass_rate = report.correct as f64 / n;
+    report.problem_pass_rate =
+        solved.values().filter(|v| **v).count() as f64 / solved.len().max(1) as f64;
+    report.pass_rate_before_hints = (report.answered_before_hints > 0)
+        .then(|| before_right as f64 / report.answered_before_hints as f64);
+    report.tool_calls_per_trajectory = tool_calls as f64 / n;
+    report.hints_per_trajectory = hints as f64 / n;
+    Ok(report)
+}
+
+/// Just enough of a scored line to name it (a line that parsed in pass 1 parses here too).
+#[derive(Deserialize)]
+struct KeyOnly {
+    id: String,
+    sample: u32,
+}
+
+/// Exports a trajectory (or scored) stream as SFT JSONL; returns (exported, bad lines).
+///
+/// # Errors
+/// I/O errors and over-long lines.
+pub fn export_stream(
+    input: impl std::io::BufRead,
+    output: &mut impl Write,
+    opts: &ExportOptions,
+    progress: Progress<'_>,
+) -> Result<(usize, usize), RftError> {
+    let mut reader = LineReader::new(input);
+    let (mut n, mut bad) = (0, 0);
+    while let Some(line) = reader.next_line()? {
+        match serde_json::from_slice::<Trajectory>(line) {
+            Ok(t) => {
+                jsonl::write_line(output, &to_example(&t, opts))?;
+                n += 1;
+            }
+            Err(_) => bad += 1,
+        }
+        progress(reader.bytes);
+    }
+    output.flush().map_err(JsonlError::from)?;
+    Ok((n, bad))
+}
+
+/// The steps of a round, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// `start infer` into `trajectories.jsonl`.
+    Sample,
+    /// Scoring into `scored.jsonl`.
+    Score,
+    /// Filtering into `kept.jsonl` and `dropped.jsonl`, with the report.
+    Filter,
+    /// Exporting `sft.jsonl`.
+    Export,
+}
+
+/// A round folder and the steps it has finished.
+#[derive(Debug, Clone)]
+pub struct Round {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Finished steps (read from and saved to `round.json`).
+    pub done: Vec<Step>,
+}
+
+impl Round {
+    /// Opens (creating it if needed) a round folder.
+    ///
+    /// # Errors
+    /// When the folder cannot be created or `round.json` is unreadable.
+    pub fn open(dir: &Path) -> Result<Self, RftError> {
+        std::fs::create_dir_all(dir).map_err(file_err(dir))?;
+        let state = dir.join("round.json");
+        let done = match std::fs::read(&state) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| RftError::File {
+                path: state.clone(),
+                source: std::io::Error::other(e),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(file_err(&state)(e)),
+        };
+        Ok(Round {
+            dir: dir.to_path_buf(),
+            done,
+        })
+    }
+
+    /// A file of the round.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Whether `step` is finished.
+    pub fn is_done(&self, step: Step) -> bool {
+        self.done.contains(&step)
+    }
+
+    /// Records `step` as finished.
+    ///
+    /// # Errors
+    /// When `round.json` cannot be written.
+    pub fn finish(&mut self, step: Step) -> Result<(), RftError> {
+        if !self.done.contains(&step) {
+            self.done.push(step);
+        }
+        let state = self.path("round.json");
+        let tmp = self.path("round.json.partial");
+        let bytes = serde_json::to_vec_pretty(&self.done).map_err(JsonlError::from)?;
+        std::fs::write(&tmp, bytes).map_err(file_err(&tmp))?;
+        std::fs::rename(&tmp, &state).map_err(file_err(&state))
+    }
+
+    /// Creates `name.partial` for writing; [`Round::commit`] renames it to `name`.
+    ///
+    /// # Errors
+    /// When it cannot be created.
+    pub fn create(&self, name: &str) -> Result<BufWriter<File>, RftError> {
+        let p = self.path(&format!("{name}.partial"));
+        Ok(BufWriter::new(File::create(&p).map_err(file_err(&p))?))
+    }
+
+    /// Renames `name.partial` to `name`.
+    ///
+    /// # Errors
+    /// When the rename fails.
+    pub fn commit(&self, name: &str) -> Result<(), RftError> {
+        let from = self.path(&format!("{name}.partial"));
+        let to = self.path(name);
+        std::fs::rename(&from, &to).map_err(file_err(&to))
+    }
+}

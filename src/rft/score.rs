@@ -1,0 +1,464 @@
+//! Scoring trajectories: is the final answer right, do the tests pass.
+//!
+//! Math: the final answer is extracted from the assistant's text with the tool blocks (executed
+//! ```` ```python ```` code and ```` ```output ```` blocks) removed, then compared with the gold
+//! answer by [`answer::equivalent`]; only when that fast path says
+//! [`Verdict::Undecided`] does a symbolic check ([`answer::sympy_check_code`]) run in the
+//! sandbox, under [`Scorer::sympy_limits`]. Code: the final program is the last
+//! ```` ```python ```` block after the end of thinking (else the last one at all), judged with
+//! [`judge::judge`] against the problem's tests.
+//!
+//! Everything here reads untrusted model text and dataset rows: texts are bounded by the
+//! extraction limits of [`answer`], and a sandbox failure on one trajectory is reported in its
+//! [`Score`], not by stopping the run.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use start_sandbox::{Limits, Sandbox};
+
+use crate::infer::hints::ProblemKind;
+use crate::infer::insert::THINK_END;
+use crate::judge::{self, JudgeOptions, Tests};
+use crate::trajectory::{Segment, Trajectory};
+use start_grade::answer::{self, Verdict};
+
+/// Wall time of one symbolic (sympy) equivalence check.
+pub const DEFAULT_SYMPY_WALL_TIME: Duration = Duration::from_secs(5);
+/// Memory cap of one symbolic check.
+pub const DEFAULT_SYMPY_MEMORY_BYTES: u64 = 256 << 20;
+/// The longest program extracted as a code answer, in bytes.
+pub const MAX_PROGRAM_BYTES: usize = 64 * 1024;
+/// How many bytes at the end of a text code extraction looks at.
+pub const MAX_CODE_SCAN_BYTES: usize = 256 * 1024;
+
+/// How an answer was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The Rust fast path of [`answer::equivalent`].
+    Fast,
+    /// The symbolic check in the sandbox.
+    Sympy,
+    /// The program was judged against tests.
+    Judge,
+    /// Nothing to decide with (no answer, no gold, no tests).
+    None,
+}
+
+/// The score of one trajectory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// The extracted final answer (math) or program (code), if any.
+    pub extracted: Option<String>,
+    /// Whether it is right: `None` when it could not be decided (no answer, no gold, no tests,
+    /// or an undecidable comparison).
+    pub correct: Option<bool>,
+    /// How the verdict was reached.
+    pub method: Method,
+    /// For math, whether the answer in the text before the first hint was right (the pass
+    /// rate "before hints"); `None` when there was no hint or no answer there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correct_before_hints: Option<bool>,
+    /// Tests passed / run, for code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests_passed: Option<(usize, usize)>,
+    /// Why the score is what it is, when that is not obvious (missing gold, sandbox error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A trajectory with its score: the line format of `start score`'s output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    /// The trajectory, its fields inline.
+    #[serde(flatten)]
+    pub trajectory: Trajectory,
+    /// Its score.
+    pub score: Score,
+}
+
+/// The assistant's text without tool blocks: executed ```` ```python ```` blocks (those with
+/// an output block after them) and the output blocks themselves are removed, the rest kept in
+/// order. Hints are kept (they are prose).
+pub fn text_outside_tools(trajectory: &Trajectory) -> String {
+    let mut text = String::new();
+    // Byte ranges of `text` to leave out: each executed block through its output block.
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    for segment in &trajectory.segments {
+        let start = text.len();
+        text.push_str(segment.text());
+        if matches!(segment, Segment::Output { .. }) {
+            let floor = cuts.last().map_or(0, |c| c.1);
+            let open = text[floor..start]
+                .rfind("```python")
+                .map_or(start, |o| floor + o);
+            cuts.push((open, text.len()));
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    for (a, b) in cuts {
+        out.push_str(&text[from..a]);
+        from = b;
+    }
+    out.push_str(&text[from..]);
+    strip_fenced(&out, "```output")
+}
+
+/// Removes blocks opened by `fence` (up to the next closing ```` ``` ````).
+fn strip_fenced(text: &str, fence: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find(fence) {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + fence.len()..];
+        match after.find("```") {
+            Some(close) => rest = &after[close + 3..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// All ```` ```python ```` blocks of `text` (closed ones), as code.
+pub fn python_blocks(text: &str) -> Vec<&str> {
+    const OPEN: &str = "```python";
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find(OPEN) {
+        let after = &rest[open + OPEN.len()..];
+        // The fence line ends at the first newline.
+        let Some(nl) = after.find('\n') else { break };
+        let body = &after[nl + 1..];
+        let close = if body.starts_with("```") {
+            Some(0)
+        } else {
+            body.find("\n```").map(|c| c + 1)
+        };
+        match close {
+            Some(c) => {
+                blocks.push(&body[..c]);
+                rest = &body[c + 3..];
+            }
+            None => break,
+        }
+    }
+    blocks
+}
+
+/// The final program of a code trajectory: the last ```` ```python ```` block after the last
+/// `</think>` if the text has one with a block after it, else the last block at all; at most
+/// [`MAX_PROGRAM_BYTES`].
+pub fn extract_program(text: &str) -> Option<String> {
+    let start = text.len().saturating_sub(MAX_CODE_SCAN_BYTES);
+    let start = (start..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    let text = &text[start..];
+    let after_think = text
+        .rfind(THINK_END)
+        .map(|at| &text[at + THINK_END.len()..])
+        .and_then(|t| python_blocks(t).last().copied());
+    let program = after_think.or_else(|| python_blocks(text).last().copied())?;
+    if program.trim().is_empty() || program.len() > MAX_PROGRAM_BYTES {
+        return None;
+    }
+    Some(program.to_string())
+}
+
+/// The final answer of a math trajectory, from its text outside tool blocks.
+pub fn extract_math_answer(trajectory: &Trajectory) -> Option<String> {
+    answer::extract_answer(&text_outside_tools(trajectory))
+}
+
+/// Scores trajectories; shared by threads (`Sync`).
+#[derive(Debug)]
+pub struct Scorer<'a> {
+    /// The sandbox for symbolic checks and judging; `None` scores with the fast path only
+    /// (undecided answers stay undecided, code is not judged).
+    pub sandbox: Option<&'a Sandbox>,
+    /// Limits of one symbolic check.
+    pub sympy_limits: Limits,
+    /// How programs are judged.
+    pub judge: JudgeOptions,
+    /// Tests of code problems, by problem id.
+    pub tests: HashMap<String, Tests>,
+}
+
+impl<'a> Scorer<'a> {
+    /// A scorer with default limits and no code tests.
+    pub fn new(sandbox: Option<&'a Sandbox>) -> Self {
+        Scorer {
+            sandbox,
+            sympy_limits: Limits {
+                wall_time: DEFAULT_SYMPY_WALL_TIME,
+                memory_bytes: DEFAULT_SYMPY_MEMORY_BYTES,
+                stdout_bytes: 4096,
+                stderr_bytes: 4096,
+                ..Limits::default()
+            },
+            judge: JudgeOptions::default(),
+            tests: HashMap::new(),
+        }
+    }
+
+    /// Decides whether `pred` equals `gold`: the fast path, then sympy in the sandbox if the
+    /// fast path is undecided (and a sandbox is there). A sandbox failure is `Undecided`.
+    pub fn equal(&self, gold: &str, pred: &str) -> (Verdict, Method) {
+        match answer::equivalent(gold, pred) {
+            Verdict::Undecided => {}
+            decided => return (decided, Method::Fast),
+        }
+        let Some(sandbox) = self.sandbox else {
+            return (Verdict::Undecided, Method::Fast);
+        };
+        let code = answer::sympy_check_code(gold, pred);
+        match sandbox.exec(&code, &self.sympy_limits) {
+            Ok(outcome) => (answer::parse_sympy_verdict(&outcome.stdout), Method::Sympy),
+            Err(_) => (Verdict::Undecided, Method::Sympy),
+        }
+    }
+
+    /// Scores one trajectory.
+    pub fn score(&self, trajectory: &Trajectory) -> Score {
+        match trajectory.kind {
+            ProblemKind::Math => self.score_math(trajectory),
+            ProblemKind::Code => self.score_code(trajectory),
+        }
+    }
+
+    fn score_math(&self, trajectory: &Trajectory) -> Score {
+        let extracted = extract_math_answer(trajectory);
+        let mut score = Score {
+            extracted: extracted.clone(),
+            correct: None,
+            method: Method::None,
+            correct_before_hints: None,
+            tests_passed: None,
+            note: None,
+        };
+        let Some(gold) = trajectory.answer.as_deref() else {
+            score.note = Some("no gold answer".into());
+            return score;
+        };
+        let Some(pred) = extracted else {
+            score.correct = Some(false);
+            score.note = Some("no final answer".into());
+            return score;
+        };
+        let (verdict, method) = self.equal(gold, &pred);
+        score.method = method;
+        score.correct = match verdict {
+            Verdict::Equal => Some(true),
+            Verdict::NotEqual => Some(false),
+            Verdict::Undecided => None,
+        };
+        if verdict == Verdict::Undecided {
+            score.note = Some("equivalence undecided".into());
+        }
+        // Before hints: the text the model wrote before the first hint was inserted.
+        if let Some(first_hint) = trajectory
+            .segments
+            .iter()
+            .position(|s| matches!(s, Segment::Hint { .. }))
+        {
+            let before: String = trajectory.segments[..first_hint]
+                .iter()
+                .map(Segment::text)
+                .collect();
+            score.correct_before_hints = answer::extract_answer(&before).map(|p| {
+                let (v, _) = self.equal(gold, &p);
+                v == Verdict::Equal
+            });
+        }
+        score
+    }
+
+    fn score_code(&self, trajectory: &Trajectory) -> Score {
+        let extracted = extract_program(&trajectory.text());
+        let mut score = Score {
+            extracted: extracted.clone(),
+            correct: None,
+            method: Method::None,
+            correct_before_hints: None,
+            tests_passed: None,
+            note: None,
+        };
+        let Some(program) = extracted else {
+            score.correct = Some(false);
+            score.note = Some("no final program".into());
+            return score;
+        };
+        let Some(tests) = self.tests.get(&trajectory.id) else {
+            score.note = Some("no tests for this problem".into());
+            return score;
+        };
+        let Some(sandbox) = self.sandbox else {
+            score.note = Some("no sandbox to judge with".into());
+            return score;
+        };
+        score.method = Method::Judge;
+        match judge::judge(sandbox, &program, tests, &self.judge) {
+            Ok(report) => {
+                score.correct = Some(report.passed);
+                score.tests_passed = Some((report.passed_count, report.tests.len()));
+            }
+            Err(e) => score.note = Some(format!("judge failed: {e}")),
+        }
+        score
+    }
+}
+
+/// One line of `start score --pairs`: a gold and a predicted answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pair {
+    /// The reference answer.
+    pub gold: String,
+    /// The answer to check.
+    pub pred: String,
+    /// Whether they are equivalent (set by [`check_pair`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equal: Option<bool>,
+}
+
+/// Checks a pair of answers: fast path, then sympy in `sandbox` if given and needed. An
+/// undecided comparison counts as not equal (the conservative choice for training data).
+pub fn check_pair(sandbox: Option<&Sandbox>, gold: &str, pred: &str) -> bool {
+    let scorer = Scorer::new(sandbox);
+    scorer.equal(gold, pred).0 == Verdict::Equal
+}
+
+/// The most code problems whose tests [`load_tests`] keeps.
+pub const MAX_TEST_PROBLEMS: usize = 1_000_000;
+
+/// Reads code tests by problem id from a problems JSONL file: each row has an `id` (string or
+/// number) and test fields in one of [`Tests`]' shapes; rows without tests are skipped.
+/// Returns the tests and the number of lines that could not be used.
+///
+/// # Errors
+/// I/O errors and over-long lines.
+pub fn load_tests(
+    input: impl std::io::BufRead,
+) -> Result<(HashMap<String, Tests>, usize), crate::jsonl::JsonlError> {
+    let mut reader = crate::jsonl::LineReader::new(input);
+    let mut tests = HashMap::new();
+    let mut bad = 0;
+    while let Some(line) = reader.next_line()? {
+        let Ok(serde_json::Value::Object(row)) = serde_json::from_slice(line) else {
+            bad += 1;
+            continue;
+        };
+        let id = match row.get("id") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => {
+                bad += 1;
+                continue;
+            }
+        };
+        if !row.contains_key("tests") && !row.contains_key("check") {
+            continue;
+        }
+        match serde_json::from_value::<Tests>(serde_json::Value::Object(row)) {
+            Ok(t) if tests.len() < MAX_TEST_PROBLEMS => {
+                tests.insert(id, t);
+            }
+            _ => bad += 1,
+        }
+    }
+    Ok((tests, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::infer::backend::Counters;
+    use crate::trajectory::{InsertPoint, StopReason, ToolCall};
+
+    fn traj(kind: ProblemKind, answer: Option<&str>, segments: Vec<Segment>) -> Trajectory {
+        Trajectory {
+            id: "p".into(),
+            sample: 0,
+            kind,
+            problem: "q".into(),
+            answer: answer.map(str::to_string),
+            backend: "test".into(),
+            seed: 0,
+            prompt: "q".into(),
+            segments,
+            tool_calls: Vec::<ToolCall>::new(),
+            stop: StopReason::Eos,
+            counters: Counters::default(),
+            wall_ms: 0.0,
+            generate_ms: 0.0,
+        }
+    }
+
+    fn model(t: &str) -> Segment {
+        Segment::Model { text: t.into() }
+    }
+
+    #[test]
+    fn tool_blocks_are_not_answers() {
+        let t = traj(
+            ProblemKind::Math,
+            Some("3"),
+            vec![
+                model("So the answer is \\boxed{3}.\nWait"),
+                Segment::Hint {
+                    hint_id: "h".into(),
+                    point: InsertPoint::AfterTrigger {
+                        word: "Wait".into(),
+                    },
+                    text: ", let me check.\n```python\n".into(),
+                    offset: 0,
+                },
+                model("print('\\\\boxed{4}')\n```\n"),
+                Segment::Output {
+                    text: "```output\n\\boxed{4}\n```\n".into(),
+                    call: 0,
+                },
+                model("Confirmed."),
+            ],
+        );
+        let outside = text_outside_tools(&t);
+        assert!(!outside.contains("boxed{4}"), "{outside}");
+        let s = Scorer::new(None).score(&t);
+        assert_eq!(s.extracted.as_deref(), Some("3"));
+        assert_eq!(s.correct, Some(true));
+        assert_eq!(s.correct_before_hints, Some(true));
+        assert_eq!(s.method, Method::Fast);
+    }
+
+    #[test]
+    fn missing_answer_is_wrong_and_missing_gold_is_undecided() {
+        let t = traj(ProblemKind::Math, Some("3"), vec![model("no idea")]);
+        let s = Scorer::new(None).score(&t);
+        assert_eq!((s.extracted, s.correct), (None, Some(false)));
+        let t = traj(ProblemKind::Math, None, vec![model("\\boxed{3}")]);
+        assert_eq!(Scorer::new(None).score(&t).correct, None);
+    }
+
+    #[test]
+    fn program_after_think_wins() {
+        let text = "```python\nprint(1)\n```\n```output\n1\n```\n</think>\nFinal:\n```python\nprint(2)\n```\n";
+        assert_eq!(extract_program(text).as_deref(), Some("print(2)\n"));
+        let text = "```python\nprint(1)\n```\n```output\n1\n```\n";
+        assert_eq!(extract_program(text).as_deref(), Some("print(1)\n"));
+        assert_eq!(extract_program("```python\nprint(1)"), None);
+        assert_eq!(extract_program("```python\n```\n"), None);
+        assert_eq!(python_blocks("```python\n```\n").len(), 1);
+    }
+
+    #[test]
+    fn pairs_without_sandbox_use_fast_path() {
+        assert!(check_pair(None, "\\frac{1}{2}", "0.5"));
+        assert!(!check_pair(None, "1/2", "2"));
+        assert!(!check_pair(None, "(1,2)", "[1,2]"));
+    }
+}

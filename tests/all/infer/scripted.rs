@@ -1,0 +1,117 @@
+//! The driver with the scripted backend and a real sandbox session.
+
+use std::time::Duration;
+
+use start::infer::backend::scripted::ScriptedBackend;
+use start::infer::driver::{Driver, GenerateOptions, SessionRunner};
+use start::infer::hints::{HintLibrary, ProblemKind};
+use start::infer::insert::InsertPolicy;
+use start::problem::Problem;
+use start::trajectory::{Segment, Trajectory};
+use start_sandbox::TurnLimits;
+
+fn run(script: &str, options: &GenerateOptions) -> Trajectory {
+    let backend = ScriptedBackend::new(script);
+    let hints = HintLibrary::bundled();
+    let driver = Driver::new(&backend, &hints, options);
+    let mut runner = SessionRunner::new(
+        crate::sandbox(),
+        options.session_limits.clone(),
+        options.turn_limits.clone(),
+    );
+    let problem = Problem {
+        id: "p".into(),
+        kind: ProblemKind::Math,
+        text: "Compute something.".into(),
+        answer: None,
+        tests: None,
+    };
+    driver.run(&problem, 0, &mut runner).unwrap()
+}
+
+fn options(max_hints: u32) -> GenerateOptions {
+    GenerateOptions {
+        policy: InsertPolicy {
+            before_end: false,
+            max_hints,
+            ..InsertPolicy::default()
+        },
+        ..GenerateOptions::default()
+    }
+}
+
+fn outputs(t: &Trajectory) -> Vec<String> {
+    t.segments
+        .iter()
+        .filter_map(|s| match s {
+            Segment::Output { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn state_carries_across_blocks() {
+    let t = run(
+        "Let x be 5. Wait, x = 5\nimport math\n```\nWait, print(x * 2, math.factorial(x))\n```\nSo 10.",
+        &options(2),
+    );
+    assert_eq!(t.tool_calls.len(), 2);
+    assert_eq!(t.tool_calls[1].stdout, "10 120\n");
+    let out = outputs(&t);
+    assert_eq!(out[0], "\n```output\n(no output)\n```\n");
+    assert_eq!(out[1], "\n```output\n10 120\n```\n");
+    assert!(t.text().ends_with("```output\n10 120\n```\nSo 10."));
+}
+
+#[test]
+fn error_is_shown_in_the_output_block() {
+    let t = run("Wait, print('before')\n1/0\n```\nOops.", &options(1));
+    assert_eq!(t.tool_calls[0].status, "exception");
+    let out = &outputs(&t)[0];
+    assert!(out.contains("before\n"), "{out}");
+    assert!(out.contains("ZeroDivisionError"), "{out}");
+    assert!(out.contains("Traceback"), "{out}");
+}
+
+#[test]
+fn infinite_loop_is_cut_by_the_limit_and_reported() {
+    let mut opts = options(2);
+    opts.turn_limits = TurnLimits {
+        wall_time: Duration::from_millis(500),
+        ..opts.turn_limits
+    };
+    let t = run(
+        "Wait, y = 1\nwhile True:\n    pass\n```\nWait, print('after')\n```\nDone.",
+        &opts,
+    );
+    assert_eq!(t.tool_calls[0].status, "limit_exceeded");
+    assert!(t.tool_calls[0].exec_ms < 5_000.0);
+    let out = outputs(&t);
+    assert!(
+        out[0].contains("TimeoutError") && out[0].contains("wall-time limit"),
+        "{}",
+        out[0]
+    );
+    // The session ended with the trap; the next block runs in a fresh one, and says so.
+    assert_eq!(t.tool_calls[1].status, "finished");
+    assert!(
+        out[1].contains("after") && out[1].contains("restarted"),
+        "{}",
+        out[1]
+    );
+    assert!(t.text().ends_with("Done."));
+}
+
+#[test]
+fn output_is_truncated_to_the_set_size() {
+    let mut opts = options(1);
+    opts.output_bytes = 100;
+    let t = run("Wait, print('x' * 10000)\n```\n", &opts);
+    let out = &outputs(&t)[0];
+    assert!(out.len() < 200, "{}", out.len());
+    assert!(
+        out.contains("output truncated: 10001 bytes in all"),
+        "{out}"
+    );
+}
