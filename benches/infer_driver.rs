@@ -16,9 +16,10 @@ use start::infer::backend::scripted::ScriptedBackend;
 use start::infer::driver::{
     CodeRunner, Driver, GenerateError, GenerateOptions, RunResult, SessionRunner,
 };
-use start::infer::hints::{HintLibrary, ProblemKind};
+use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
 use start::problem::Problem;
+use start::problem::ProblemKind;
 use start_sandbox::{Outcome, Sandbox, SandboxOptions, Status};
 
 const CALLS: u32 = 50;

@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use start::infer::backend::Counters;
-use start::infer::hints::ProblemKind;
+use start::problem::ProblemKind;
 use start::rft::score::Scorer;
 use start::rft::score_parallel;
+use start::trajectory::Counters;
 use start::trajectory::{Segment, StopReason, ToolCall, Trajectory};
 use start_sandbox::{Sandbox, SandboxOptions};
 

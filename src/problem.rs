@@ -8,9 +8,9 @@
 use std::collections::HashSet;
 use std::io::{BufRead, Read};
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::infer::hints::ProblemKind;
 use start_grade::testcase::{TestCase, TestKind};
 
 /// Longest input line accepted, in bytes.
@@ -19,6 +19,25 @@ pub const MAX_LINE_BYTES: usize = 4 << 20;
 pub const MAX_ID_BYTES: usize = 256;
 /// The bundled sample problems (a few math, a few code).
 pub const EXAMPLE_JSONL: &str = include_str!("../examples/problems.jsonl");
+
+/// What kind of problem: it decides the hints, the tool loop and how the answer is scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// Math reasoning: the answer is a value.
+    Math,
+    /// Code generation: the answer is a program, judged by tests.
+    Code,
+}
+
+impl std::fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProblemKind::Math => "math",
+            ProblemKind::Code => "code",
+        })
+    }
+}
 
 /// One problem.
 #[derive(Debug, Clone, PartialEq, Eq)]

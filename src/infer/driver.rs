@@ -21,9 +21,10 @@ use start_sandbox::{Outcome, Sandbox, Session, SessionLimits, Status, TurnLimits
 use crate::infer::backend::{
     Backend, BackendError, EndReason, Generation, Piece, Prompt, SampleParams,
 };
-use crate::infer::hints::{HintError, HintLibrary, ProblemKind};
+use crate::infer::hints::{HintError, HintLibrary};
 use crate::infer::insert::{Event, InsertPolicy, Scanner, floor_char_boundary};
 use crate::problem::Problem;
+use crate::problem::ProblemKind;
 use crate::trajectory::{InsertPoint, Segment, StopReason, ToolCall, Trajectory};
 use start_grade::testcase;
 

@@ -10,6 +10,8 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::problem::ProblemKind;
+
 /// The bundled library's TOML text.
 pub const BUNDLED_TOML: &str = include_str!("hints.toml");
 /// The fence every hint must end with (a newline may follow).
@@ -20,25 +22,6 @@ pub const TESTCASE_SLOT: &str = "{testcase}";
 pub const MAX_LIBRARY_BYTES: usize = 256 * 1024;
 /// Most hints one library may hold.
 pub const MAX_HINTS: usize = 256;
-
-/// What kind of problem a hint is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemKind {
-    /// Math reasoning: the answer is a value.
-    Math,
-    /// Code generation: the answer is a program, judged by tests.
-    Code,
-}
-
-impl std::fmt::Display for ProblemKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ProblemKind::Math => "math",
-            ProblemKind::Code => "code",
-        })
-    }
-}
 
 /// One hint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +81,7 @@ impl HintLibrary {
     ///
     /// ```
     /// let lib = start::infer::hints::HintLibrary::bundled();
-    /// assert_eq!(lib.of_kind(start::infer::hints::ProblemKind::Math).count(), 6);
+    /// assert_eq!(lib.of_kind(start::problem::ProblemKind::Math).count(), 6);
     /// ```
     pub fn bundled() -> Self {
         match Self::from_toml(BUNDLED_TOML) {

@@ -9,10 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::trajectory::THINK_END;
+
 /// The default trigger words.
 pub const DEFAULT_TRIGGERS: &[&str] = &["Wait", "Alternatively"];
-/// The end-of-thinking marker of reasoning models (QwQ, DeepSeek-R1).
-pub const THINK_END: &str = "</think>";
 /// Opens a code block the driver executes.
 pub const CODE_OPEN: &str = "```python\n";
 /// Closes a code block (at the start of a line).

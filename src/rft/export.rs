@@ -98,8 +98,8 @@ pub fn to_example(t: &Trajectory, opts: &ExportOptions) -> SftExample {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infer::backend::Counters;
-    use crate::infer::hints::ProblemKind;
+    use crate::trajectory::Counters;
+    use crate::problem::ProblemKind;
     use crate::trajectory::StopReason;
 
     #[test]

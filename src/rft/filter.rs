@@ -441,8 +441,8 @@ pub fn select(config: &FilterConfig, candidates: Vec<Candidate>) -> BTreeMap<usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infer::backend::Counters;
-    use crate::infer::hints::ProblemKind;
+    use crate::trajectory::Counters;
+    use crate::problem::ProblemKind;
     use crate::rft::score::{Method, Score};
     use crate::trajectory::ToolCall;
 

@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use start_sandbox::{Limits, Sandbox};
 
-use crate::infer::hints::ProblemKind;
-use crate::infer::insert::THINK_END;
+use crate::problem::ProblemKind;
+use crate::trajectory::THINK_END;
 use crate::judge::{self, JudgeOptions, Tests};
 use crate::trajectory::{Segment, Trajectory};
 use start_grade::answer::{self, Verdict};
@@ -377,7 +377,7 @@ pub fn load_tests(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infer::backend::Counters;
+    use crate::trajectory::Counters;
     use crate::trajectory::{InsertPoint, StopReason, ToolCall};
 
     fn traj(kind: ProblemKind, answer: Option<&str>, segments: Vec<Segment>) -> Trajectory {

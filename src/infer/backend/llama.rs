@@ -21,9 +21,10 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::{
-    Backend, BackendError, Counters, DEFAULT_CONTEXT_TOKENS, EndReason, Generation, Piece, Prompt,
+    Backend, BackendError, DEFAULT_CONTEXT_TOKENS, EndReason, Generation, Piece, Prompt,
     SampleParams, Utf8Buffer, chatml,
 };
+use crate::trajectory::Counters;
 
 /// Tokens decoded per batch.
 const BATCH_TOKENS: usize = 512;

@@ -15,6 +15,8 @@ pub mod scripted;
 
 use serde::{Deserialize, Serialize};
 
+use crate::trajectory::Counters;
+
 /// Default context window, in tokens.
 pub const DEFAULT_CONTEXT_TOKENS: u32 = 4096;
 
@@ -68,27 +70,6 @@ pub enum EndReason {
     Eos,
     /// The context window (or a server's length limit) is full.
     Length,
-}
-
-/// Token accounting of one generation, recorded in the trajectory. With KV-cache reuse,
-/// `decoded_tokens == context_tokens + discarded_tokens`: every position is decoded once, and
-/// only the tokens cut off by a truncation were decoded in vain.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
-    /// Tokens of the prompt.
-    pub prompt_tokens: u64,
-    /// Tokens the model sampled.
-    pub generated_tokens: u64,
-    /// Tokens of text the driver appended (hints, outputs) and re-tokenized cut tokens.
-    pub appended_tokens: u64,
-    /// Tokens run through the model (prompt, sampled, appended), in all.
-    pub decoded_tokens: u64,
-    /// Tokens removed from the cache by truncation.
-    pub discarded_tokens: u64,
-    /// Tokens in the context (prompt plus kept text) at the end.
-    pub context_tokens: u64,
-    /// Requests sent (remote backends; 1 for in-process ones).
-    pub requests: u64,
 }
 
 /// A failure of the backend itself (not of the model's text).

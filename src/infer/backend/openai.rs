@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{
-    Backend, BackendError, Counters, EndReason, Generation, Piece, Prompt, SampleParams, chatml,
-};
+use super::{Backend, BackendError, EndReason, Generation, Piece, Prompt, SampleParams, chatml};
+use crate::trajectory::Counters;
 
 /// Longest server-sent-event line accepted, in bytes.
 pub const MAX_EVENT_LINE_BYTES: usize = 1 << 20;

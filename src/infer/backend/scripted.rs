@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use super::{Backend, BackendError, Counters, EndReason, Generation, Piece, Prompt, SampleParams};
+use super::{Backend, BackendError, EndReason, Generation, Piece, Prompt, SampleParams};
+use crate::trajectory::Counters;
 
 /// Replays one script for every prompt.
 #[derive(Debug, Clone)]

@@ -10,9 +10,10 @@ use serde_json::{Value, json};
 use start::infer::backend::openai::{OpenAiBackend, OpenAiOptions};
 use start::infer::backend::{Backend, BackendError, Piece, Prompt, SampleParams};
 use start::infer::driver::{Driver, GenerateError, GenerateOptions, SessionRunner};
-use start::infer::hints::{HintLibrary, ProblemKind};
+use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
 use start::problem::Problem;
+use start::problem::ProblemKind;
 use start::trajectory::{InsertPoint, Segment};
 
 /// What the server answers to one request.

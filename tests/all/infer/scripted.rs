@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use start::infer::backend::scripted::ScriptedBackend;
 use start::infer::driver::{Driver, GenerateOptions, SessionRunner};
-use start::infer::hints::{HintLibrary, ProblemKind};
+use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
 use start::problem::Problem;
+use start::problem::ProblemKind;
 use start::trajectory::{Segment, Trajectory};
 use start_sandbox::TurnLimits;
 

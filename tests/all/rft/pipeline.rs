@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::io::BufReader;
 
 use serde_json::Value;
-use start::infer::backend::Counters;
-use start::infer::hints::ProblemKind;
+use start::problem::ProblemKind;
 use start::rft::export::ExportOptions;
 use start::rft::filter::FilterConfig;
 use start::rft::score::{Scored, Scorer, load_tests};
 use start::rft::{self, DropRecord};
+use start::trajectory::Counters;
 use start::trajectory::{InsertPoint, Segment, StopReason, ToolCall, Trajectory};
 
 use crate::sandbox;
