@@ -1,69 +1,145 @@
-//! Streaming JSONL: bounded line reading with byte positions (for progress bars) and
-//! one-line-per-record writing, so a 1 GB file never needs 1 GB of memory.
+//! Bounded JSONL reading for every JSONL input (problems, trajectories, judge batches, score
+//! pairs, test files), and one-line-per-record writing, so a 1 GB file never needs 1 GB of
+//! memory and a hostile line never needs more than its input's limit.
+//!
+//! The one policy for an over-long line: it is never read whole. [`LineReader`] keeps at most
+//! the input's limit (plus one byte) of it, discards the rest up to its newline without
+//! buffering it, and returns [`Line::TooLong`] with a [`LineError`] naming the file and line;
+//! the caller counts it as a malformed line and reading goes on. Blank lines are skipped. Only
+//! I/O errors end a stream ([`JsonlError`]).
 
 use std::io::{BufRead, Read, Write};
 
 use serde::Serialize;
 
-/// The longest JSONL line read, in bytes (a trajectory with long outputs fits easily).
+/// The default longest JSONL line read, in bytes (a trajectory with long outputs fits easily).
+/// Inputs with smaller records set their own limit with [`LineReader::with_max_line_bytes`].
 pub const MAX_LINE_BYTES: usize = 64 << 20;
 
-/// Reading or writing a JSONL stream failed.
+/// Reading or writing a JSONL stream failed; the stream cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonlError {
-    /// An I/O error.
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    /// A line is longer than [`MAX_LINE_BYTES`].
-    #[error("line {line} is longer than {MAX_LINE_BYTES} bytes")]
-    TooLong {
-        /// 1-based line number.
+    /// Reading failed.
+    #[error("cannot read {source_name} (after line {line}): {error}")]
+    Read {
+        /// The file (or stream) being read.
+        source_name: String,
+        /// Lines read before the failure.
         line: usize,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
     },
+    /// Writing failed.
+    #[error("cannot write: {0}")]
+    Write(#[from] std::io::Error),
     /// A record could not be serialized.
     #[error("cannot serialize a record: {0}")]
     Serialize(#[from] serde_json::Error),
 }
 
-/// Reads non-blank lines one at a time, each at most [`MAX_LINE_BYTES`].
+/// One line that could not be used: where it is and why. Reading goes on after it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}: line {line}: {reason}")]
+pub struct LineError {
+    /// The file (or stream) it is in.
+    pub source_name: String,
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// What [`LineReader::next_line`] found.
+#[derive(Debug)]
+pub enum Line<'a> {
+    /// A non-blank line, without its line ending.
+    Record(&'a [u8]),
+    /// A line over the limit: skipped, never held in memory whole.
+    TooLong(LineError),
+}
+
+/// Reads non-blank lines one at a time, each at most its limit in bytes.
+///
+/// ```
+/// use start::jsonl::{Line, LineReader};
+///
+/// let data = "{\"a\":1}\n\n{\"a\":22222222}\n{\"a\":3}";
+/// let mut reader = LineReader::new(data.as_bytes(), "pairs.jsonl").with_max_line_bytes(8);
+/// let mut records = Vec::new();
+/// let mut skipped = Vec::new();
+/// while let Some(line) = reader.next_line().unwrap() {
+///     match line {
+///         Line::Record(bytes) => records.push(String::from_utf8_lossy(bytes).into_owned()),
+///         Line::TooLong(e) => skipped.push(e.to_string()),
+///     }
+/// }
+/// assert_eq!(records, ["{\"a\":1}", "{\"a\":3}"]);
+/// assert_eq!(skipped, ["pairs.jsonl: line 3: longer than 8 bytes"]);
+/// ```
 #[derive(Debug)]
 pub struct LineReader<R> {
     reader: R,
     buf: Vec<u8>,
-    /// Lines read so far (blank ones included), i.e. the 1-based number of the last line.
-    pub line: usize,
-    /// Bytes consumed so far.
-    pub bytes: u64,
+    source_name: String,
+    max_line_bytes: usize,
+    line: usize,
+    bytes: u64,
+    terminated: bool,
 }
 
 impl<R: BufRead> LineReader<R> {
-    /// Wraps a buffered reader.
-    pub fn new(reader: R) -> Self {
+    /// Wraps a buffered reader; `source_name` (a path, `<stdin>`) names it in errors. The limit
+    /// is [`MAX_LINE_BYTES`].
+    pub fn new(reader: R, source_name: impl Into<String>) -> Self {
         LineReader {
             reader,
             buf: Vec::new(),
+            source_name: source_name.into(),
+            max_line_bytes: MAX_LINE_BYTES,
             line: 0,
             bytes: 0,
+            terminated: true,
         }
     }
 
-    /// The next non-blank line (without its newline), or `None` at the end.
+    /// Sets the longest line accepted, in bytes.
+    pub fn with_max_line_bytes(mut self, max_line_bytes: usize) -> Self {
+        self.max_line_bytes = max_line_bytes;
+        self
+    }
+
+    /// The next non-blank line, or `None` at the end.
     ///
     /// # Errors
-    /// I/O errors and over-long lines.
-    pub fn next_line(&mut self) -> Result<Option<&[u8]>, JsonlError> {
+    /// [`JsonlError::Read`] when reading fails.
+    pub fn next_line(&mut self) -> Result<Option<Line<'_>>, JsonlError> {
         loop {
             self.buf.clear();
+            let limit = self.max_line_bytes as u64 + 1;
             let n = (&mut self.reader)
-                .take(MAX_LINE_BYTES as u64 + 1)
-                .read_until(b'\n', &mut self.buf)?;
+                .take(limit)
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|error| self.read_error(error))?;
             if n == 0 {
                 return Ok(None);
             }
             self.line += 1;
             self.bytes += n as u64;
-            if self.buf.len() > MAX_LINE_BYTES {
-                return Err(JsonlError::TooLong { line: self.line });
+            self.terminated = self.buf.last() == Some(&b'\n');
+            let content = self.buf.len() - usize::from(self.terminated);
+            if content > self.max_line_bytes {
+                if !self.terminated {
+                    let (skipped, found_newline) = self
+                        .skip_rest_of_line()
+                        .map_err(|error| self.read_error(error))?;
+                    self.bytes += skipped;
+                    self.terminated = found_newline;
+                }
+                self.buf.clear();
+                return Ok(Some(Line::TooLong(
+                    self.error(format!("longer than {} bytes", self.max_line_bytes)),
+                )));
             }
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -71,7 +147,88 @@ impl<R: BufRead> LineReader<R> {
             while self.buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 self.buf.pop();
             }
-            return Ok(Some(&self.buf));
+            return Ok(Some(Line::Record(&self.buf)));
+        }
+    }
+
+    /// The next record, for a stream that only counts what it skips: each over-long line adds
+    /// one to `skipped`.
+    ///
+    /// # Errors
+    /// [`JsonlError::Read`] when reading fails.
+    pub fn next_record(&mut self, skipped: &mut usize) -> Result<Option<&[u8]>, JsonlError> {
+        loop {
+            match self.next_line()? {
+                None => return Ok(None),
+                Some(Line::TooLong(_)) => *skipped += 1,
+                Some(Line::Record(_)) => break,
+            }
+        }
+        Ok(Some(&self.buf))
+    }
+
+    /// A [`LineError`] at the line just returned, for a caller that cannot use it.
+    pub fn error(&self, reason: impl Into<String>) -> LineError {
+        LineError {
+            source_name: self.source_name.clone(),
+            line: self.line,
+            reason: reason.into(),
+        }
+    }
+
+    /// The 1-based number of the line just returned (blank lines count).
+    pub fn line_number(&self) -> usize {
+        self.line
+    }
+
+    /// Bytes consumed so far, for progress bars.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Whether the line just returned ended with a newline; `false` for a torn last line (a
+    /// writer killed mid-line).
+    pub fn terminated(&self) -> bool {
+        self.terminated
+    }
+
+    /// The name errors give the input.
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// Consumes the rest of the current line without buffering it: the bytes skipped, and
+    /// whether a newline ended it (rather than the end of the stream).
+    fn skip_rest_of_line(&mut self) -> std::io::Result<(u64, bool)> {
+        let mut skipped = 0u64;
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                return Ok((skipped, false));
+            }
+            match available.iter().position(|b| *b == b'\n') {
+                Some(at) => {
+                    self.reader.consume(at + 1);
+                    return Ok((skipped + at as u64 + 1, true));
+                }
+                None => {
+                    let n = available.len();
+                    self.reader.consume(n);
+                    skipped += n as u64;
+                }
+            }
+        }
+    }
+
+    fn read_error(&self, error: std::io::Error) -> JsonlError {
+        JsonlError::Read {
+            source_name: self.source_name.clone(),
+            line: self.line,
+            error,
         }
     }
 }
@@ -90,16 +247,48 @@ pub fn write_line(out: &mut impl Write, value: &impl Serialize) -> Result<(), Js
 mod tests {
     use super::*;
 
+    fn collect(data: &[u8], max: usize) -> (Vec<String>, Vec<LineError>, LineReader<&[u8]>) {
+        let mut reader = LineReader::new(data, "in.jsonl").with_max_line_bytes(max);
+        let (mut records, mut errors) = (Vec::new(), Vec::new());
+        while let Some(line) = reader.next_line().unwrap() {
+            match line {
+                Line::Record(b) => records.push(String::from_utf8(b.to_vec()).unwrap()),
+                Line::TooLong(e) => errors.push(e),
+            }
+        }
+        (records, errors, reader)
+    }
+
     #[test]
     fn skips_blank_lines_and_counts() {
         let data = b"{\"a\":1}\n\n  \n{\"a\":2}\r\n{\"a\":3}";
-        let mut r = LineReader::new(&data[..]);
-        let mut got = Vec::new();
-        while let Some(line) = r.next_line().unwrap() {
-            got.push(String::from_utf8(line.to_vec()).unwrap());
-        }
-        assert_eq!(got, ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"]);
-        assert_eq!(r.line, 5);
-        assert_eq!(r.bytes, data.len() as u64);
+        let (records, errors, reader) = collect(data, MAX_LINE_BYTES);
+        assert_eq!(records, ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"]);
+        assert!(errors.is_empty());
+        assert_eq!(reader.line_number(), 5);
+        assert_eq!(reader.bytes_read(), data.len() as u64);
+        assert!(!reader.terminated());
+    }
+
+    #[test]
+    fn an_over_long_line_is_skipped_and_named() {
+        let data = b"1234\n123456789\n12345\n123456789";
+        let (records, errors, reader) = collect(data, 5);
+        assert_eq!(records, ["1234", "12345"]);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2, 4]);
+        assert_eq!(
+            errors[0].to_string(),
+            "in.jsonl: line 2: longer than 5 bytes"
+        );
+        assert_eq!(reader.bytes_read(), data.len() as u64);
+        assert!(!reader.terminated(), "the last line had no newline");
+    }
+
+    #[test]
+    fn a_line_exactly_at_the_limit_is_read() {
+        let (records, errors, _) = collect(b"12345\n12345", 5);
+        assert_eq!(records, ["12345", "12345"]);
+        assert!(errors.is_empty());
     }
 }

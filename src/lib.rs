@@ -10,12 +10,14 @@
 //! - [`problem`]: input problems (JSONL), their kind, shards, and the bundled examples.
 //! - [`trajectory`]: tool-integrated reasoning trajectories and their resumable JSONL file.
 //! - [`jsonl`]: bounded JSONL line reading and writing, for every JSONL input.
+//! - [`pool`]: the one worker pool of every batch.
 //! - [`cells`]: splitting Markdown and `# %%` files into notebook cells (`start repl FILE`).
 
 pub mod cells;
 pub mod infer;
 pub mod jsonl;
 pub mod judge;
+pub mod pool;
 pub mod problem;
 pub mod rft;
 pub mod trajectory;

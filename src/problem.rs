@@ -1,17 +1,19 @@
 //! Problems to run Hint-infer on: read from JSONL (field names settable), split into shards, and
 //! the bundled sample problems behind `start infer --example`.
 //!
-//! Rows are untrusted: each line is at most [`MAX_LINE_BYTES`], a malformed one is reported with
-//! its line number (the caller skips it or stops), and duplicate ids are refused because an id
+//! Rows are untrusted: each line is at most [`MAX_LINE_BYTES`] (a longer one is skipped without
+//! being read whole), a malformed one is reported with its file and line (the caller skips it or stops), and duplicate ids are refused because an id
 //! is half of the key that makes runs resumable.
 
 use std::collections::HashSet;
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use start_grade::testcase::{TestCase, TestKind};
+
+use crate::jsonl::{JsonlError, Line, LineError, LineReader};
 
 /// Longest input line accepted, in bytes.
 pub const MAX_LINE_BYTES: usize = 4 << 20;
@@ -81,71 +83,40 @@ impl Default for Fields {
     }
 }
 
-/// A line that could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {reason}")]
-pub struct LineError {
-    /// 1-based line number.
-    pub line: usize,
-    /// What is wrong.
-    pub reason: String,
-}
-
-/// Reads problems from JSONL. Blank lines are skipped; bad lines are returned beside the good
-/// ones, in order.
+/// Reads problems from JSONL through the one bounded [`LineReader`]: blank lines are skipped;
+/// over-long, malformed and duplicate lines are returned beside the good ones, in order, each
+/// naming `source_name` and its line.
 ///
 /// # Errors
-/// An I/O error from `reader`.
+/// [`JsonlError`] when reading fails.
 pub fn read_jsonl(
     reader: impl BufRead,
+    source_name: &str,
     fields: &Fields,
     default_kind: ProblemKind,
-) -> std::io::Result<(Vec<Problem>, Vec<LineError>)> {
+) -> Result<(Vec<Problem>, Vec<LineError>), JsonlError> {
     let mut problems = Vec::new();
     let mut errors = Vec::new();
     let mut ids = HashSet::new();
-    let mut reader = reader;
-    let mut line = Vec::new();
-    let mut number = 0;
-    loop {
-        line.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut line)?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
-        if line.len() > MAX_LINE_BYTES {
-            errors.push(LineError {
-                line: number,
-                reason: format!("longer than {MAX_LINE_BYTES} bytes"),
-            });
-            // Skip the rest of the over-long line.
-            if line.last() != Some(&b'\n') {
-                let mut rest = Vec::new();
-                reader.read_until(b'\n', &mut rest)?;
+    let mut reader = LineReader::new(reader, source_name).with_max_line_bytes(MAX_LINE_BYTES);
+    while let Some(line) = reader.next_line()? {
+        let line = match line {
+            Line::Record(line) => line,
+            Line::TooLong(e) => {
+                errors.push(e);
+                continue;
             }
-            continue;
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match parse_row(&line, fields, default_kind) {
+        };
+        match parse_row(line, fields, default_kind) {
             Ok(problem) => {
                 if ids.insert(problem.id.clone()) {
                     problems.push(problem);
                 } else {
-                    errors.push(LineError {
-                        line: number,
-                        reason: format!("duplicate id {:?}", problem.id),
-                    });
+                    let reason = format!("duplicate id {:?}", problem.id);
+                    errors.push(reader.error(reason));
                 }
             }
-            Err(reason) => errors.push(LineError {
-                line: number,
-                reason,
-            }),
+            Err(reason) => errors.push(reader.error(reason)),
         }
     }
     Ok((problems, errors))
@@ -233,6 +204,7 @@ fn parse_row(line: &[u8], fields: &Fields, default_kind: ProblemKind) -> Result<
 pub fn examples() -> Vec<Problem> {
     read_jsonl(
         EXAMPLE_JSONL.as_bytes(),
+        "examples/problems.jsonl",
         &Fields::default(),
         ProblemKind::Math,
     )
@@ -305,6 +277,7 @@ mod tests {
         );
         let (_, errors) = read_jsonl(
             EXAMPLE_JSONL.as_bytes(),
+            "examples",
             &Fields::default(),
             ProblemKind::Math,
         )
@@ -317,7 +290,7 @@ mod tests {
         let text = "{\"id\":1,\"problem\":\"a\"}\nnot json\n\n{\"id\":1,\"problem\":\"b\"}\n\
                     {\"problem\":\"c\"}\n{\"q\":\"x\",\"problem\":\"d\",\"id\":\"z\",\"kind\":\"code\"}";
         let (problems, errors) =
-            read_jsonl(text.as_bytes(), &Fields::default(), ProblemKind::Math).unwrap();
+            read_jsonl(text.as_bytes(), "t", &Fields::default(), ProblemKind::Math).unwrap();
         assert_eq!(problems.len(), 2);
         assert_eq!(problems[1].kind, ProblemKind::Code);
         let lines: Vec<_> = errors.iter().map(|e| e.line).collect();
@@ -332,7 +305,7 @@ mod tests {
             ..Fields::default()
         };
         let text = "{\"qid\":\"a\",\"question\":\"q\",\"answer\":3}\n";
-        let (problems, _) = read_jsonl(text.as_bytes(), &fields, ProblemKind::Math).unwrap();
+        let (problems, _) = read_jsonl(text.as_bytes(), "t", &fields, ProblemKind::Math).unwrap();
         assert_eq!(problems[0].answer.as_deref(), Some("3"));
         let shard: Shard = "1/3".parse().unwrap();
         assert!(shard.contains(1) && shard.contains(4) && !shard.contains(0));

@@ -225,14 +225,14 @@ impl InferArgs {
             KindArg::Math => ProblemKind::Math,
             KindArg::Code => ProblemKind::Code,
         };
-        let (problems, errors) = problem::read_jsonl(BufReader::new(file), &fields, kind)
-            .with_context(|| format!("cannot read the input {}", path.display()))?;
+        let source = path.display().to_string();
+        let (problems, errors) = problem::read_jsonl(BufReader::new(file), &source, &fields, kind)?;
         if let Some(first) = errors.first() {
             if self.strict {
-                bail!("{}: {first} (--strict)", path.display());
+                bail!("{first} (--strict)");
             }
             for e in &errors {
-                eprintln!("start: {}: {e}; skipped", path.display());
+                eprintln!("start: {e}; skipped");
             }
         }
         Ok(problems)

@@ -1,20 +1,16 @@
 //! `start judge`: run programs against tests in the sandbox, one program or a JSONL batch.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Deserialize;
-use start::judge::{JudgeOptions, Tests, judge};
+use start::jsonl::LineReader;
+use start::judge::{JudgeOptions, Tests, judge, judge_stream};
 
 use super::{RuntimeArgs, check_memory_mib, check_timeout, read_text};
-
-/// The longest line accepted in a solutions file: 16 MiB.
-const MAX_LINE_BYTES: usize = 16 << 20;
 
 #[derive(Debug, Args)]
 pub struct JudgeArgs {
@@ -49,14 +45,6 @@ pub struct JudgeArgs {
     stop_on_first_failure: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
-}
-
-#[derive(Deserialize)]
-struct Line {
-    id: serde_json::Value,
-    program: String,
-    #[serde(flatten)]
-    tests: Tests,
 }
 
 fn options(args: &JudgeArgs) -> Result<JudgeOptions> {
@@ -97,89 +85,36 @@ pub fn run(args: JudgeArgs) -> Result<ExitCode> {
 fn batch(args: &JudgeArgs, input: &PathBuf, opts: &JudgeOptions) -> Result<ExitCode> {
     let file =
         std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?;
-    let total = BufReader::new(
-        std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?,
-    )
-    .lines()
-    .count();
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let reader = LineReader::new(BufReader::new(file), input.display().to_string());
     let sandbox = args.runtime.sandbox()?;
-    let out: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path)
                 .with_context(|| format!("cannot write {}", path.display()))?,
-        ),
-        None => Box::new(std::io::stdout()),
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout())),
     };
-    let out = Mutex::new(BufWriter::new(out));
-    let bar = ProgressBar::new(total as u64);
+    let bar = ProgressBar::new(size);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} programs [{elapsed}] {per_sec} {msg}")
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} [{elapsed}] {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let lines = Mutex::new(BufReader::new(file).lines().enumerate());
-    let passed = std::sync::atomic::AtomicUsize::new(0);
-    let bad = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| -> Result<()> {
-        let workers: Vec<_> = (0..args.jobs.max(1))
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        let next = lines.lock().unwrap_or_else(|p| p.into_inner()).next();
-                        let Some((n, line)) = next else { return Ok(()) };
-                        let line =
-                            line.with_context(|| format!("{}: line {}", input.display(), n + 1))?;
-                        bar.inc(1);
-                        if line.trim().is_empty() {
-                            continue;
-                        }
-                        let parsed = if line.len() > MAX_LINE_BYTES {
-                            Err(format!("line over {MAX_LINE_BYTES} bytes"))
-                        } else {
-                            serde_json::from_str::<Line>(&line).map_err(|e| e.to_string())
-                        };
-                        let record = match parsed {
-                            Ok(l) => {
-                                let report = judge(&sandbox, &l.program, &l.tests, opts)?;
-                                if report.passed {
-                                    passed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                }
-                                let mut v = serde_json::to_value(&report)?;
-                                if let Some(obj) = v.as_object_mut() {
-                                    obj.insert("id".into(), l.id);
-                                }
-                                v
-                            }
-                            Err(e) => {
-                                bad.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                bar.suspend(|| {
-                                    eprintln!(
-                                        "start judge: {}: line {}: skipped: {e}",
-                                        input.display(),
-                                        n + 1
-                                    )
-                                });
-                                continue;
-                            }
-                        };
-                        let mut w = out.lock().unwrap_or_else(|p| p.into_inner());
-                        writeln!(w, "{}", serde_json::to_string(&record)?)?;
-                        w.flush()?;
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join()
-                .map_err(|_| anyhow::anyhow!("a judge worker panicked"))??;
-        }
-        Ok(())
-    })?;
+    let summary = judge_stream(
+        &sandbox,
+        reader,
+        &mut out,
+        opts,
+        args.jobs,
+        &|bytes| bar.set_position(bytes),
+        &mut |e| bar.suspend(|| eprintln!("start judge: {e}; skipped")),
+    )?;
     bar.finish_and_clear();
     eprintln!(
         "start judge: {} of {} programs passed{}",
-        passed.into_inner(),
-        total,
-        match bad.into_inner() {
+        summary.passed,
+        summary.programs,
+        match summary.skipped {
             0 => String::new(),
             n => format!(", {n} malformed line(s) skipped"),
         }

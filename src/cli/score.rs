@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use start::jsonl::LineReader;
 use start::rft;
 use start::rft::score::{Scorer, load_tests};
 
@@ -68,11 +69,13 @@ pub(super) fn writer(path: Option<&Path>) -> Result<Box<dyn Write>> {
     })
 }
 
-/// Opens `path` for buffered reading.
-pub(super) fn reader(path: &Path) -> Result<BufReader<File>> {
-    Ok(BufReader::new(File::open(path).with_context(|| {
-        format!("cannot open {}", path.display())
-    })?))
+/// Opens the JSONL file `path` for bounded line reading.
+pub(super) fn reader(path: &Path) -> Result<LineReader<BufReader<File>>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(LineReader::new(
+        BufReader::new(file),
+        path.display().to_string(),
+    ))
 }
 
 pub fn run(args: ScoreArgs) -> Result<std::process::ExitCode> {

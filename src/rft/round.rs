@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -75,21 +75,20 @@ pub struct ScoreSummary {
 /// Scores a trajectory stream into a scored stream, `jobs` trajectories at a time.
 ///
 /// # Errors
-/// I/O errors and over-long lines.
+/// I/O errors (an over-long line is skipped and counted as bad).
 pub fn score_stream(
     scorer: &Scorer<'_>,
-    input: impl std::io::BufRead,
+    mut reader: LineReader<impl BufRead>,
     output: &mut impl Write,
     jobs: usize,
     progress: Progress<'_>,
 ) -> Result<ScoreSummary, RftError> {
     let jobs = jobs.max(1);
-    let mut reader = LineReader::new(input);
     let mut summary = ScoreSummary::default();
     loop {
         let mut chunk: Vec<Trajectory> = Vec::with_capacity(SCORE_CHUNK);
         while chunk.len() < SCORE_CHUNK {
-            let Some(line) = reader.next_line()? else {
+            let Some(line) = reader.next_record(&mut summary.bad_lines)? else {
                 break;
             };
             match serde_json::from_slice::<Trajectory>(line) {
@@ -113,46 +112,29 @@ pub fn score_stream(
             }
             jsonl::write_line(output, &Scored { trajectory, score })?;
         }
-        progress(reader.bytes);
+        progress(reader.bytes_read());
     }
     output.flush().map_err(JsonlError::from)?;
     Ok(summary)
 }
 
-/// Scores `chunk` on `jobs` threads, results in order.
+/// Scores `chunk` on `jobs` threads, results in order. A trajectory whose scoring panicked gets
+/// an undecided score that says so.
 pub fn score_parallel(
     scorer: &Scorer<'_>,
     chunk: &[Trajectory],
     jobs: usize,
 ) -> Vec<crate::rft::score::Score> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<crate::rft::score::Score>> = vec![None; chunk.len()];
-    let out = std::sync::Mutex::new(&mut results);
-    std::thread::scope(|s| {
-        for _ in 0..jobs.min(chunk.len()).max(1) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(t) = chunk.get(i) else { break };
-                    let score = scorer.score(t);
-                    if let Ok(mut out) = out.lock() {
-                        out[i] = Some(score);
-                    }
-                }
-            });
-        }
-    });
-    results
+    crate::pool::map_ordered(jobs, chunk, |t| scorer.score(t))
         .into_iter()
         .map(|s| {
-            s.unwrap_or_else(|| crate::rft::score::Score {
+            s.unwrap_or_else(|why| crate::rft::score::Score {
                 extracted: None,
                 correct: None,
                 method: Method::None,
                 correct_before_hints: None,
                 tests_passed: None,
-                note: Some("scoring thread failed".into()),
+                note: Some(format!("scoring failed: {why}")),
             })
         })
         .collect()
@@ -161,16 +143,15 @@ pub fn score_parallel(
 /// Reads `{"gold", "pred"}` lines and writes each back with `"equal"`; returns (pairs, equal).
 ///
 /// # Errors
-/// I/O errors and over-long lines.
+/// I/O errors (an over-long line is skipped and counted as bad).
 pub fn pairs_stream(
     scorer: &Scorer<'_>,
-    input: impl std::io::BufRead,
+    mut reader: LineReader<impl BufRead>,
     output: &mut impl Write,
     progress: Progress<'_>,
 ) -> Result<(usize, usize, usize), RftError> {
-    let mut reader = LineReader::new(input);
     let (mut n, mut equal, mut bad) = (0, 0, 0);
-    while let Some(line) = reader.next_line()? {
+    while let Some(line) = reader.next_record(&mut bad)? {
         let Ok(mut pair) = serde_json::from_slice::<Pair>(line) else {
             bad += 1;
             continue;
@@ -180,7 +161,7 @@ pub fn pairs_stream(
         n += 1;
         equal += usize::from(eq);
         jsonl::write_line(output, &pair)?;
-        progress(reader.bytes);
+        progress(reader.bytes_read());
     }
     output.flush().map_err(JsonlError::from)?;
     Ok((n, equal, bad))
@@ -274,7 +255,7 @@ pub struct DropRecord {
 /// Filters a scored file (two streaming passes) into `kept` and `dropped` and reports.
 ///
 /// # Errors
-/// I/O errors and over-long lines.
+/// I/O errors (an over-long line is skipped and counted as bad).
 pub fn filter_file(
     input: &Path,
     config: &FilterConfig,
@@ -283,9 +264,10 @@ pub fn filter_file(
     progress: Progress<'_>,
 ) -> Result<Report, RftError> {
     let open = || -> Result<LineReader<BufReader<File>>, RftError> {
-        Ok(LineReader::new(BufReader::new(
-            File::open(input).map_err(file_err(input))?,
-        )))
+        Ok(LineReader::new(
+            BufReader::new(File::open(input).map_err(file_err(input))?),
+            input.display().to_string(),
+        ))
     };
     // Pass 1: statistics, per-trajectory filters, candidates.
     let mut report = Report::default();
@@ -295,7 +277,7 @@ pub fn filter_file(
     let (mut tool_calls, mut hints, mut before_right) = (0usize, 0usize, 0usize);
     let mut reader = open()?;
     let mut index = 0usize;
-    while let Some(line) = reader.next_line()? {
+    while let Some(line) = reader.next_record(&mut report.bad_lines)? {
         let Ok(s) = serde_json::from_slice::<Scored>(line) else {
             report.bad_lines += 1;
             continue;
@@ -322,14 +304,15 @@ pub fn filter_file(
             None => candidates.push(Candidate::new(index, &s.trajectory)),
         }
         index += 1;
-        progress(reader.bytes / 2);
+        progress(reader.bytes_read() / 2);
     }
-    let pass1_bytes = reader.bytes;
+    let pass1_bytes = reader.bytes_read();
     drops.extend(filter::select(config, candidates));
     // Pass 2: write.
     let mut reader = open()?;
     let mut index = 0usize;
-    while let Some(line) = reader.next_line()? {
+    // Pass 1 counted the lines this pass skips.
+    while let Some(line) = reader.next_record(&mut 0)? {
         let Ok(key) = serde_json::from_slice::<KeyOnly>(line) else {
             continue;
         };
@@ -350,7 +333,7 @@ pub fn filter_file(
             }
         }
         index += 1;
-        progress(pass1_bytes / 2 + reader.bytes / 2);
+        progress(pass1_bytes / 2 + reader.bytes_read() / 2);
     }
     kept.flush().map_err(JsonlError::from)?;
     dropped.flush().map_err(JsonlError::from)?;
@@ -382,16 +365,15 @@ struct KeyOnly {
 /// Exports a trajectory (or scored) stream as SFT JSONL; returns (exported, bad lines).
 ///
 /// # Errors
-/// I/O errors and over-long lines.
+/// I/O errors (an over-long line is skipped and counted as bad).
 pub fn export_stream(
-    input: impl std::io::BufRead,
+    mut reader: LineReader<impl BufRead>,
     output: &mut impl Write,
     opts: &ExportOptions,
     progress: Progress<'_>,
 ) -> Result<(usize, usize), RftError> {
-    let mut reader = LineReader::new(input);
     let (mut n, mut bad) = (0, 0);
-    while let Some(line) = reader.next_line()? {
+    while let Some(line) = reader.next_record(&mut bad)? {
         match serde_json::from_slice::<Trajectory>(line) {
             Ok(t) => {
                 jsonl::write_line(output, &to_example(&t, opts))?;
@@ -399,7 +381,7 @@ pub fn export_stream(
             }
             Err(_) => bad += 1,
         }
-        progress(reader.bytes);
+        progress(reader.bytes_read());
     }
     output.flush().map_err(JsonlError::from)?;
     Ok((n, bad))

@@ -18,9 +18,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use start_sandbox::{Limits, Sandbox};
 
+use crate::judge::{self, JudgeOptions, Tests};
 use crate::problem::ProblemKind;
 use crate::trajectory::THINK_END;
-use crate::judge::{self, JudgeOptions, Tests};
 use crate::trajectory::{Segment, Trajectory};
 use start_grade::answer::{self, Verdict};
 
@@ -341,14 +341,13 @@ pub const MAX_TEST_PROBLEMS: usize = 1_000_000;
 /// Returns the tests and the number of lines that could not be used.
 ///
 /// # Errors
-/// I/O errors and over-long lines.
+/// I/O errors (an over-long line is skipped and counted as bad).
 pub fn load_tests(
-    input: impl std::io::BufRead,
+    mut reader: crate::jsonl::LineReader<impl std::io::BufRead>,
 ) -> Result<(HashMap<String, Tests>, usize), crate::jsonl::JsonlError> {
-    let mut reader = crate::jsonl::LineReader::new(input);
     let mut tests = HashMap::new();
     let mut bad = 0;
-    while let Some(line) = reader.next_line()? {
+    while let Some(line) = reader.next_record(&mut bad)? {
         let Ok(serde_json::Value::Object(row)) = serde_json::from_slice(line) else {
             bad += 1;
             continue;

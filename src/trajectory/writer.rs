@@ -3,12 +3,13 @@
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::{MAX_TRAJECTORY_LINE_BYTES, Trajectory};
+use crate::jsonl::{Line, LineReader};
 
 /// Why the trajectory file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +41,9 @@ pub struct TrajectoryWriter {
 
 impl TrajectoryWriter {
     /// Opens (creating it if needed) `path` for appending and reads which `(id, sample)` pairs
-    /// it already holds. A torn last line (a run killed while writing) is cut off.
+    /// it already holds. A torn last line (a run killed while writing) is cut off; lines that are
+    /// not trajectories (malformed, or over [`MAX_TRAJECTORY_LINE_BYTES`], skipped unread) are
+    /// kept and counted in [`TrajectoryWriter::unreadable_lines`].
     ///
     /// # Errors
     /// [`WriterError`] when the file cannot be opened, read or trimmed.
@@ -59,33 +62,27 @@ impl TrajectoryWriter {
         let mut unreadable_lines = 0;
         let mut complete_len = 0u64;
         {
-            let mut reader = BufReader::new(&mut file);
-            let mut line = Vec::new();
+            let mut reader = LineReader::new(BufReader::new(&mut file), path.display().to_string())
+                .with_max_line_bytes(MAX_TRAJECTORY_LINE_BYTES);
             loop {
-                line.clear();
-                let n = reader
-                    .by_ref()
-                    .take(MAX_TRAJECTORY_LINE_BYTES as u64 + 1)
-                    .read_until(b'\n', &mut line)
-                    .map_err(err)?;
-                if n == 0 {
-                    break;
+                let key = match reader
+                    .next_line()
+                    .map_err(|e| err(std::io::Error::other(e)))?
+                {
+                    None => break,
+                    Some(Line::Record(line)) => serde_json::from_slice::<Key>(line).ok(),
+                    // An over-long line is skipped like any unreadable one, never read whole.
+                    Some(Line::TooLong(_)) => None,
+                };
+                if !reader.terminated() {
+                    break; // a torn last line: cut off below
                 }
-                if line.last() != Some(&b'\n') {
-                    if n > MAX_TRAJECTORY_LINE_BYTES {
-                        return Err(err(std::io::Error::other(format!(
-                            "a line is over {MAX_TRAJECTORY_LINE_BYTES} bytes"
-                        ))));
-                    }
-                    break; // torn last line
-                }
-                complete_len += n as u64;
-                match serde_json::from_slice::<Key>(&line) {
-                    Ok(key) => {
+                complete_len = reader.bytes_read();
+                match key {
+                    Some(key) => {
                         done.insert((key.id, key.sample));
                     }
-                    Err(_) if line.iter().all(u8::is_ascii_whitespace) => {}
-                    Err(_) => unreadable_lines += 1,
+                    None => unreadable_lines += 1,
                 }
             }
         }

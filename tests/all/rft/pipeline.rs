@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::BufReader;
 
 use serde_json::Value;
+use start::jsonl::LineReader;
 use start::problem::ProblemKind;
 use start::rft::export::ExportOptions;
 use start::rft::filter::FilterConfig;
@@ -314,14 +315,17 @@ fn score_filter_export() {
 
     // Score.
     let mut scorer = Scorer::new(Some(sandbox()));
-    let (tests, bad) = load_tests(PROBLEMS.as_bytes()).unwrap();
+    let (tests, bad) = load_tests(LineReader::new(PROBLEMS.as_bytes(), "problems")).unwrap();
     assert_eq!((tests.len(), bad), (3, 0));
     scorer.tests = tests;
     let scored_path = dir.path().join("scored.jsonl");
     let mut out = std::fs::File::create(&scored_path).unwrap();
     let summary = rft::score_stream(
         &scorer,
-        BufReader::new(std::fs::File::open(&input).unwrap()),
+        LineReader::new(
+            BufReader::new(std::fs::File::open(&input).unwrap()),
+            "trajectories",
+        ),
         &mut out,
         2,
         &|_| {},
@@ -421,7 +425,7 @@ fn score_filter_export() {
     // Export.
     let mut sft = Vec::new();
     let (n, bad) = rft::export_stream(
-        &kept[..],
+        LineReader::new(&kept[..], "kept"),
         &mut sft,
         &ExportOptions {
             mark_tool_output: true,

@@ -6,6 +6,8 @@
 //! stdin and captured stdout. Per-test limits are the turn's limits; a test that traps (time) ends
 //! that interpreter and the next test opens a new one, so one bad test never stops the others.
 
+mod batch;
+
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,8 @@ use serde_json::Value;
 use start_sandbox::{Limit, Sandbox, Session, SessionLimits, Status, TurnLimits};
 
 use start_grade::compare::{CompareOptions, Comparison, compare_stdout, compare_values};
+
+pub use batch::{BatchError, BatchSummary, MAX_BATCH_LINE_BYTES, judge_stream};
 
 /// Default wall time per test.
 pub const DEFAULT_TEST_TIME: Duration = Duration::from_secs(4);
