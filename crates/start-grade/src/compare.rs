@@ -75,11 +75,19 @@ impl Comparison {
 /// numbers within `opts.float_tolerance`, the expected one and at least one of the pair having a
 /// decimal point or an exponent (integers compare exactly).
 ///
+/// # Examples
+///
 /// ```
-/// # use start::compare::{compare_stdout, CompareOptions, Comparison};
+/// use start_grade::compare::{CompareOptions, Comparison, compare_stdout};
+///
 /// let opts = CompareOptions::default();
+/// // CRLF, a trailing blank line and digits within the tolerance are forgiven.
 /// assert!(compare_stdout("0.3333333\n", "0.33333333\r\n\n", &opts).is_match());
-/// assert!(!compare_stdout("5\n", "6\n", &opts).is_match());
+/// // Integers compare exactly, and a mismatch names the first difference.
+/// let Comparison::Mismatch { diff } = compare_stdout("1\n5\n", "1\n6\n", &opts) else {
+///     panic!("5 and 6 differ");
+/// };
+/// assert!(diff.starts_with("first difference at line 2, column 1"), "{diff}");
 /// ```
 pub fn compare_stdout(expected: &str, actual: &str, opts: &CompareOptions) -> Comparison {
     let expected_lines = normalised_lines(expected, opts);
@@ -132,9 +140,12 @@ pub fn compare_stdout(expected: &str, actual: &str, opts: &CompareOptions) -> Co
 /// of numbers involving a non-integer within `opts.float_tolerance` (so `1` matches `1.0`).
 /// The diff names the JSON path of the first difference, such as `$[2].name`.
 ///
+/// # Examples
+///
 /// ```
-/// # use start::compare::{compare_values, CompareOptions};
-/// # use serde_json::json;
+/// use serde_json::json;
+/// use start_grade::compare::{CompareOptions, compare_values};
+///
 /// let opts = CompareOptions::default();
 /// assert!(compare_values(&json!([1, 2.5]), &json!([1.0, 2.5000001]), &opts).is_match());
 /// assert!(!compare_values(&json!({"a": [1]}), &json!({"a": [2]}), &opts).is_match());

@@ -1,0 +1,345 @@
+//! LaTeX normalization: rewriting an answer into a canonical plain form (no `\left`, spacing
+//! commands, `$`, `\text{..}` wrappers, units, degrees, thousands separators or leading
+//! `x =`), so that most answers that are written differently but mean the same become equal
+//! strings before anything is parsed.
+
+use super::extract::{BOX_COMMANDS, extract_boxed, matching_brace};
+use super::structure::{Shape, classify};
+use super::{GREEK, MAX_ANSWER_BYTES, in_list};
+
+/// Passes unwrapping `\text{..}`-like commands (nested wrappers need one pass each).
+const MAX_UNWRAP_PASSES: usize = 8;
+/// Trailing unit words stripped at most (`sq ft`, `square units`).
+const MAX_UNIT_WORDS: usize = 3;
+/// Wrappers whose argument is kept as plain text.
+const TEXT_COMMANDS: &str = "text textbf textit textrm textnormal textup mbox hbox mathrm mathbf mathit mathsf \
+     mathtt operatorname emph boldsymbol bm";
+/// Stands in for `\\` while spacing commands are replaced (a control char: never LaTeX).
+const ROW_BREAK_PLACEHOLDER: &str = "\u{1}";
+/// Plain substring replacements applied during normalization, in order.
+const REPLACEMENTS: [(&str, &str); 32] = [
+    ("\\dfrac", "\\frac"),
+    ("\\tfrac", "\\frac"),
+    ("\\cfrac", "\\frac"),
+    ("^{\\circ}", ""),
+    ("^\\circ", ""),
+    ("\\circ", ""),
+    ("\u{b0}", ""),
+    ("{,}", ""),
+    ("\\%", "%"),
+    ("\\!", ""),
+    ("\\,", " "),
+    ("\\;", " "),
+    ("\\:", " "),
+    ("\\ ", " "),
+    ("~", " "),
+    ("\\qquad", " "),
+    ("\\quad", " "),
+    ("\\displaystyle", ""),
+    ("\\cdot", "*"),
+    ("\\times", "*"),
+    ("\\ast", "*"),
+    ("\\div", "/"),
+    ("\\approx", "="),
+    ("\\emptyset", "\\{\\}"),
+    ("\\varnothing", "\\{\\}"),
+    ("\\lbrace", "\\{"),
+    ("\\rbrace", "\\}"),
+    ("\u{d7}", "*"),
+    ("\u{b7}", "*"),
+    ("\u{2212}", "-"),
+    ("\u{3c0}", "\\pi"),
+    ("\u{221e}", "\\infty"),
+];
+/// Sizing commands removed wherever they stand (`\left(` is `(`).
+const SIZING_COMMANDS: &str = "left right bigl bigr Bigl Bigr big Big";
+/// Unit and count words dropped after a number (compared in ASCII lowercase).
+const UNIT_WORDS: &str = "cm mm km meters meter metres metre inches inch feet foot ft yards yard yd miles mile \
+     mph kg grams gram pounds pound lbs lb ounces ounce oz liters liter litres litre ml \
+     gallons gallon cups cup seconds second sec minutes minute mins hours hour hrs hr days \
+     day weeks week months month years year dollars dollar cents cent euros degrees degree \
+     deg radians radian units unit square sq cubic percent points point people persons \
+     students ways pages apples marbles";
+
+/// An answer after LaTeX normalization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Normalized {
+    pub(super) text: String,
+    pub(super) percent: bool,
+    /// The text before a leading `name =` was dropped (equal to `text` when none was).
+    full: String,
+}
+
+/// When one answer is an equation and the other was `v = expr` (and so became `expr`), the
+/// other is compared whole: `x + y = 1` against `y = 1 - x`.
+pub(super) fn align_equations(g: &mut Normalized, p: &mut Normalized) {
+    let equation = |t: &str| matches!(classify(t), Shape::Equation(..));
+    if equation(&g.text) && p.full != p.text && !equation(&p.text) && equation(&p.full) {
+        p.text = p.full.clone();
+    } else if equation(&p.text) && g.full != g.text && !equation(&g.text) && equation(&g.full) {
+        g.text = g.full.clone();
+    }
+}
+
+pub(super) fn normalize(raw: &str) -> Option<Normalized> {
+    if raw.len() > MAX_ANSWER_BYTES {
+        return None;
+    }
+    let mut s = raw.trim().to_string();
+    if BOX_COMMANDS.iter().any(|c| s.contains(c))
+        && let Some(inner) = extract_boxed(&s)
+    {
+        s = inner;
+    }
+    for delim in ["\\(", "\\)", "\\[", "\\]", "\\$", "$"] {
+        s = s.replace(delim, "");
+    }
+    s = unwrap_text_commands(&s);
+    // Protect `\\` (a matrix row break) from the spacing commands `\ `, `\,` and `\;`.
+    s = s.replace("\\\\", ROW_BREAK_PLACEHOLDER);
+    for (from, to) in REPLACEMENTS {
+        s = s.replace(from, to);
+    }
+    s = s.replace(ROW_BREAK_PLACEHOLDER, "\\\\");
+    for name in SIZING_COMMANDS.split_whitespace() {
+        s = replace_command(&s, name, "");
+    }
+    s = replace_command(&s, "in", "=");
+    s = replace_word(&s, "or", ",");
+    s = replace_word(&s, "and", ",");
+    let mut percent = s.contains('%');
+    s = s.replace('%', "");
+    s = strip_units(&s, &mut percent);
+    s = compact(&s);
+    while s.ends_with('.') || s.ends_with(',') {
+        s.pop();
+    }
+    if is_thousands(&s) {
+        s = s.replace(',', "");
+    }
+    let text = strip_assignment(&s).to_string();
+    Some(Normalized {
+        text,
+        percent,
+        full: s,
+    })
+}
+
+/// Replaces `\name` (not followed by a letter, so `\right` spares `\rightarrow`) with `with`.
+fn replace_command(s: &str, name: &str, with: &str) -> String {
+    let pattern = format!("\\{name}");
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(&pattern) {
+        let (head, tail) = rest.split_at(i);
+        let after = tail.get(pattern.len()..).unwrap_or("");
+        out.push_str(head);
+        if after.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            out.push_str(&pattern);
+        } else {
+            out.push_str(with);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Replaces the whole word `word` (not inside another word or command name) with `with`.
+fn replace_word(s: &str, word: &str, with: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(word) {
+        let (head, tail) = rest.split_at(i);
+        let after = tail.get(word.len()..).unwrap_or("");
+        let before_ok = head
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '\\');
+        let after_ok = after
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        out.push_str(head);
+        out.push_str(if before_ok && after_ok { with } else { word });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+fn unwrap_text_commands(s: &str) -> String {
+    let mut current = s.to_string();
+    for _ in 0..MAX_UNWRAP_PASSES {
+        let next = unwrap_once(&current);
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+/// Replaces each `\text{X}`-like wrapper with ` X `; a wrapper without braces is dropped.
+fn unwrap_once(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(offset) = s.get(i..).and_then(|r| r.find('\\')) {
+        let start = i + offset;
+        out.push_str(s.get(i..start).unwrap_or(""));
+        let after_slash = s.get(start + 1..).unwrap_or("");
+        let name_len = after_slash
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(after_slash.len());
+        let name_end = start + 1 + name_len;
+        let name = s.get(start + 1..name_end).unwrap_or("");
+        if in_list(TEXT_COMMANDS, name) {
+            let rest = s.get(name_end..).unwrap_or("");
+            let open = name_end + (rest.len() - rest.trim_start().len());
+            if s.get(open..).is_some_and(|r| r.starts_with('{'))
+                && let Some(close) = matching_brace(s, open)
+            {
+                out.push(' ');
+                out.push_str(s.get(open + 1..close).unwrap_or(""));
+                out.push(' ');
+                i = close + 1;
+                continue;
+            }
+            i = name_end;
+            continue;
+        }
+        if name.is_empty() {
+            // A control symbol such as `\{` or `\\`: copy it whole.
+            let len = after_slash.chars().next().map_or(0, char::len_utf8);
+            out.push_str(s.get(start..start + 1 + len).unwrap_or("\\"));
+            i = start + 1 + len;
+        } else {
+            out.push_str(s.get(start..name_end).unwrap_or(""));
+            i = name_end;
+        }
+    }
+    out.push_str(s.get(i..).unwrap_or(""));
+    out
+}
+
+/// Drops trailing unit words (and a `^2`/`^3` after them) that follow a number or a group.
+fn strip_units(s: &str, percent: &mut bool) -> String {
+    let mut current = s.trim_end().to_string();
+    for _ in 0..MAX_UNIT_WORDS {
+        let trimmed = current.trim_end();
+        let mut base = trimmed;
+        for power in ["^{2}", "^{3}", "^2", "^3"] {
+            if let Some(b) = base.strip_suffix(power) {
+                base = b.trim_end();
+                break;
+            }
+        }
+        let head = base.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        let word = base.get(head.len()..).unwrap_or("").to_ascii_lowercase();
+        let follows_value = head
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_whitespace() || c.is_ascii_digit() || c == '}' || c == ')');
+        if word.is_empty()
+            || !in_list(UNIT_WORDS, &word)
+            || !follows_value
+            || head.trim().is_empty()
+        {
+            break;
+        }
+        if word == "percent" {
+            *percent = true;
+        }
+        current = head.trim_end().to_string();
+    }
+    current
+}
+
+/// Removes whitespace, keeping one space where it ends a command name before a letter
+/// (`\pi r` must not become `\pir`).
+fn compact(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut command_len: Option<usize> = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_whitespace() {
+            while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                chars.next();
+            }
+            if command_len.is_some_and(|n| n > 0)
+                && chars.peek().is_some_and(|n| n.is_ascii_alphabetic())
+            {
+                out.push(' ');
+            }
+            command_len = None;
+            continue;
+        }
+        command_len = match (c, command_len) {
+            ('\\', Some(0)) => None,
+            ('\\', _) => Some(0),
+            (c, Some(n)) if c.is_ascii_alphabetic() => Some(n + 1),
+            _ => None,
+        };
+        out.push(c);
+    }
+    out
+}
+
+/// Whether `s` is a number with comma thousands separators, such as `-1,234,567.5`.
+fn is_thousands(s: &str) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (s, None),
+    };
+    if frac.is_some_and(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    let mut groups = int.split(',');
+    let first_ok = groups
+        .next()
+        .is_some_and(|g| (1..=3).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit()));
+    let rest: Vec<&str> = groups.collect();
+    first_ok
+        && !rest.is_empty()
+        && rest
+            .iter()
+            .all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Drops a leading `name =` when the name is a simple variable (`x`, `a_1`, `\theta`, `f(x)`).
+pub(super) fn strip_assignment(s: &str) -> &str {
+    let Some((lhs, rhs)) = s.split_once('=') else {
+        return s;
+    };
+    if rhs.contains('=') || rhs.trim().is_empty() {
+        return s;
+    }
+    if is_simple_name(lhs.trim()) {
+        rhs.trim()
+    } else {
+        s
+    }
+}
+
+fn is_simple_name(s: &str) -> bool {
+    if let Some(greek) = s.strip_prefix('\\') {
+        return in_list(GREEK, greek);
+    }
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let rest = chars.as_str();
+    first.is_ascii_alphabetic()
+        && (rest.is_empty()
+            || rest.bytes().all(|b| b.is_ascii_digit())
+            || rest.strip_prefix('_').is_some_and(|sub| {
+                sub.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'{' || b == b'}')
+            })
+            || (rest.len() == 3
+                && rest.starts_with('(')
+                && rest.ends_with(')')
+                && rest.as_bytes().get(1).is_some_and(u8::is_ascii_alphabetic)))
+}
