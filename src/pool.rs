@@ -24,8 +24,9 @@ pub enum Done<R> {
 
 /// Runs `work` on up to `workers` threads over the items `next` yields (until it returns
 /// `None`), and hands each result to `done` on the calling thread, in completion order.
-/// `done` returning [`ControlFlow::Break`] stops the pool: no new items are taken, items in
-/// flight finish and are dropped, and the break value is returned.
+/// `done` returning [`ControlFlow::Break`] stops the pool: no new items are taken, the items
+/// in flight finish and are still handed to `done` (nothing finished is lost; what `done`
+/// returns for them is ignored), and the first break value is returned.
 ///
 /// ```
 /// use std::ops::ControlFlow;
@@ -78,12 +79,9 @@ where
         drop(tx);
         let mut stopped = None;
         for result in rx {
-            if stopped.is_some() {
-                continue; // drain what is in flight
-            }
             if let ControlFlow::Break(b) = done(result) {
                 stop.store(true, Ordering::Relaxed);
-                stopped = Some(b);
+                stopped.get_or_insert(b);
             }
         }
         stopped

@@ -1,11 +1,8 @@
 //! `start infer`: Hint-infer over a JSONL file of problems, writing one trajectory per line.
 
-use std::collections::VecDeque;
 use std::io::{BufReader, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -13,13 +10,14 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use start::infer::backend::openai::{OpenAiBackend, OpenAiOptions};
 use start::infer::backend::scripted::ScriptedBackend;
-use start::infer::backend::{Backend, BackendError, SampleParams};
-use start::infer::driver::{Driver, GenerateError, GenerateOptions, SessionRunner};
+use start::infer::backend::{Backend, SampleParams};
+use start::infer::batch::{self, BatchPlan, Event};
+use start::infer::driver::{Driver, GenerateOptions};
 use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
 use start::problem::ProblemKind;
 use start::problem::{self, Fields, Problem, Shard};
-use start::trajectory::{Trajectory, TrajectoryWriter};
+use start::trajectory::TrajectoryWriter;
 use start_runtime::Progress;
 use start_sandbox::{SessionLimits, TurnLimits};
 
@@ -310,25 +308,6 @@ fn progress(args: &InferArgs) -> Progress {
     }
 }
 
-/// What a worker sends back.
-enum Done {
-    Ok(Box<Trajectory>),
-    Failed {
-        id: String,
-        sample: u32,
-        error: GenerateError,
-    },
-}
-
-/// Whether an error will fail every trajectory, so the run should stop.
-fn is_fatal(error: &GenerateError) -> bool {
-    matches!(
-        error,
-        GenerateError::Backend(BackendError::Unreachable { .. } | BackendError::Load { .. })
-            | GenerateError::Hints(_)
-    )
-}
-
 /// Runs `start infer`.
 pub fn run(args: InferArgs) -> Result<ExitCode> {
     let options = args.options()?;
@@ -361,27 +340,11 @@ pub fn run(args: InferArgs) -> Result<ExitCode> {
             writer.unreadable_lines
         );
     }
-    let mut work = VecDeque::new();
-    let mut skipped = 0usize;
-    for (position, problem) in problems.iter().enumerate() {
-        if !shard.contains(position) {
-            continue;
-        }
-        for sample in 0..args.samples {
-            if writer.is_done(&problem.id, sample) {
-                skipped += 1;
-            } else {
-                work.push_back((problem, sample));
-            }
-        }
-    }
-    if work.is_empty() {
-        eprintln!(
-            "start: nothing to do: all {skipped} trajectories are already in {}",
-            output.display()
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
+    let plan = BatchPlan {
+        shard,
+        samples: args.samples,
+    };
+    let (work, skipped) = batch::pending(&problems, &plan, &writer);
     let backend = args.backend()?;
     let sandbox = args.runtime.sandbox()?;
     let jobs = args
@@ -396,98 +359,56 @@ pub fn run(args: InferArgs) -> Result<ExitCode> {
     let total = work.len();
     let bar = progress_bar(total as u64, args.runtime.quiet);
     let started = Instant::now();
-    let queue = Mutex::new(work);
-    let stop = AtomicBool::new(false);
     let driver = Driver::new(backend.as_ref(), &hints, &options);
-    let (tx, rx) = mpsc::channel::<Done>();
-    let mut written = 0usize;
-    let mut errors = 0usize;
-    let mut tool_calls = 0usize;
-    let mut hints_inserted = 0usize;
-    let mut fatal: Option<anyhow::Error> = None;
-    std::thread::scope(|scope| -> Result<()> {
-        for _ in 0..jobs.min(total) {
-            let tx = tx.clone();
-            let (queue, stop, driver, sandbox, options) =
-                (&queue, &stop, &driver, &sandbox, &options);
-            scope.spawn(move || {
-                loop {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-                    let Some((problem, sample)) = next else { break };
-                    let mut runner = SessionRunner::new(
-                        sandbox,
-                        options.session_limits.clone(),
-                        options.turn_limits.clone(),
+    let (mut written, mut errors, mut tool_calls) = (0usize, 0usize, 0usize);
+    let result = batch::run(&driver, &sandbox, work, jobs, &mut writer, |event| {
+        match event {
+            Event::Written(t) => {
+                written += 1;
+                tool_calls += t.tool_calls.len();
+                if print {
+                    bar.suspend(|| println!("{}", t.render()));
+                }
+                if bar.is_hidden() && !args.runtime.quiet {
+                    eprintln!(
+                        "start: [{}/{total}] {} sample {}: {} hint(s), {} tool call(s), {:.1} s",
+                        written + errors,
+                        t.id,
+                        t.sample,
+                        t.hints(),
+                        t.tool_calls.len(),
+                        t.wall_ms / 1e3
                     );
-                    let done = match driver.run(problem, sample, &mut runner) {
-                        Ok(t) => Done::Ok(Box::new(t)),
-                        Err(error) => Done::Failed {
-                            id: problem.id.clone(),
-                            sample,
-                            error,
-                        },
-                    };
-                    if tx.send(done).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        for done in rx {
-            match done {
-                Done::Ok(t) => {
-                    if let Err(e) = writer.write(&t) {
-                        stop.store(true, Ordering::Relaxed);
-                        fatal.get_or_insert(anyhow::Error::new(e));
-                        continue;
-                    }
-                    written += 1;
-                    tool_calls += t.tool_calls.len();
-                    hints_inserted += t.hints();
-                    if print {
-                        bar.suspend(|| println!("{}", t.render()));
-                    }
-                    if bar.is_hidden() && !args.runtime.quiet {
-                        eprintln!(
-                            "start: [{}/{total}] {} sample {}: {} hint(s), {} tool call(s), {:.1} s",
-                            written + errors,
-                            t.id,
-                            t.sample,
-                            t.hints(),
-                            t.tool_calls.len(),
-                            t.wall_ms / 1e3
-                        );
-                    }
-                }
-                Done::Failed { id, sample, error } => {
-                    errors += 1;
-                    bar.suspend(|| eprintln!("start: {id} sample {sample} failed: {error}"));
-                    if is_fatal(&error) {
-                        stop.store(true, Ordering::Relaxed);
-                        fatal.get_or_insert(anyhow::Error::new(error));
-                    }
                 }
             }
-            let minutes = started.elapsed().as_secs_f64() / 60.0;
-            bar.set_message(format!(
-                "{:.1}/min, {tool_calls} tool calls, {errors} errors",
-                written as f64 / minutes.max(1e-9)
-            ));
-            bar.inc(1);
+            Event::Failed { id, sample, error } => {
+                errors += 1;
+                bar.suspend(|| eprintln!("start: {id} sample {sample} failed: {error}"));
+            }
         }
-        Ok(())
-    })?;
+        let minutes = started.elapsed().as_secs_f64() / 60.0;
+        bar.set_message(format!(
+            "{:.1}/min, {tool_calls} tool calls, {errors} errors",
+            written as f64 / minutes.max(1e-9)
+        ));
+        bar.inc(1);
+    });
     bar.finish_and_clear();
-    if let Some(e) = fatal {
-        return Err(e.context(format!(
-            "stopped after {written} trajectories (they are in {}; rerun to resume)",
-            output.display()
-        )));
-    }
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "stopped after {written} trajectories (they are in {}; rerun to resume)",
+                output.display()
+            )));
+        }
+    };
+    let (written, errors, tool_calls, hints_inserted) = (
+        summary.written,
+        summary.failed,
+        summary.tool_calls,
+        summary.hints,
+    );
     eprintln!(
         "start: wrote {written} trajectories to {} ({skipped} already there, {errors} failed); \
          {hints_inserted} hints, {tool_calls} tool calls, {:.1} s",

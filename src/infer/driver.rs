@@ -357,6 +357,11 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// The options it generates with.
+    pub fn options(&self) -> &GenerateOptions {
+        self.options
+    }
+
     /// Generates one trajectory for `problem`, running code in `runner`.
     ///
     /// # Errors

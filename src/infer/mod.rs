@@ -1,6 +1,7 @@
 //! Hint-infer: a reasoning model generates, hints are inserted into its chain of thought, the
 //! Python it then writes runs in a sandbox session, and the output is fed back.
 //!
+//! - [`batch`]: many trajectories on a worker pool, appended to a resumable file.
 //! - [`driver`]: one trajectory: generate, insert hints, run code, feed output back.
 //! - [`insert`]: where hints go (trigger words, end of thinking) and the streaming text scanner.
 //! - [`hints`]: the hint library (the paper's math hints, the code debug hint).
@@ -8,6 +9,7 @@
 //! - [`model`]: the example GGUF model, fetched and verified on first use.
 
 pub mod backend;
+pub mod batch;
 pub mod driver;
 pub mod hints;
 pub mod insert;
