@@ -11,7 +11,7 @@ use std::io::BufRead;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use start_grade::testcase::{TestCase, TestKind};
+use start_grade::testcase::Tests;
 
 use crate::jsonl::{JsonlError, Line, LineError, LineReader};
 
@@ -42,7 +42,7 @@ impl std::fmt::Display for ProblemKind {
 }
 
 /// One problem.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     /// A unique id.
     pub id: String,
@@ -52,8 +52,8 @@ pub struct Problem {
     pub text: String,
     /// The gold answer, if given.
     pub answer: Option<String>,
-    /// Sample tests, if given (otherwise code hints take them from the statement).
-    pub tests: Option<Vec<TestCase>>,
+    /// Its tests, if given (otherwise code hints take samples from the statement).
+    pub tests: Option<Tests>,
 }
 
 /// Which JSON fields hold what.
@@ -166,31 +166,7 @@ fn parse_row(line: &[u8], fields: &Fields, default_kind: ProblemKind) -> Result<
             ));
         }
     };
-    let tests = match object.get(&fields.tests) {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => {
-            let mut tests = Vec::new();
-            for item in items {
-                let input = item.get("input").and_then(Value::as_str);
-                let output = item.get("output").and_then(Value::as_str);
-                match (input, output) {
-                    (Some(input), Some(output)) => tests.push(TestCase {
-                        input: input.to_string(),
-                        output: output.to_string(),
-                        kind: TestKind::Stdio,
-                    }),
-                    _ => {
-                        return Err(format!(
-                            "each of {:?} must be an object with string \"input\" and \"output\"",
-                            fields.tests
-                        ));
-                    }
-                }
-            }
-            Some(tests)
-        }
-        Some(_) => return Err(format!("field {:?} must be an array", fields.tests)),
-    };
+    let tests = tests_in_row(object, &fields.tests)?;
     Ok(Problem {
         id,
         kind,
@@ -198,6 +174,41 @@ fn parse_row(line: &[u8], fields: &Fields, default_kind: ProblemKind) -> Result<
         answer,
         tests,
     })
+}
+
+/// The tests of a row in the one schema ([`Tests`]): the array under `tests_field` (usually
+/// `"tests"`) with the row's `fn_name`, or its `check` and `entry_point`; `None` when the row
+/// has none. `start infer`, `start judge` and `start score` read rows' tests through this.
+///
+/// # Errors
+/// A description of what is wrong when the row has tests in none of the shapes.
+pub fn tests_in_row(
+    row: &serde_json::Map<String, Value>,
+    tests_field: &str,
+) -> Result<Option<Tests>, String> {
+    let tests = row.get(tests_field).filter(|v| !v.is_null());
+    let check = row.get("check").filter(|v| !v.is_null());
+    if tests.is_none() && check.is_none() {
+        return Ok(None);
+    }
+    let mut shape = serde_json::Map::new();
+    if let Some(tests) = tests {
+        shape.insert("tests".into(), tests.clone());
+    }
+    for key in ["fn_name", "check", "entry_point"] {
+        if let Some(v) = row.get(key).filter(|v| !v.is_null()) {
+            shape.insert(key.into(), v.clone());
+        }
+    }
+    serde_json::from_value::<Tests>(Value::Object(shape))
+        .map(Some)
+        .map_err(|_| {
+            format!(
+                "the tests must be {{\"{tests_field}\": [{{\"input\", \"output\"}}]}}, \
+                 {{\"fn_name\", \"{tests_field}\": [{{\"args\", \"expected\"}}]}} or \
+                 {{\"check\", \"entry_point\"}}"
+            )
+        })
 }
 
 /// The bundled sample problems.
@@ -295,6 +306,28 @@ mod tests {
         assert_eq!(problems[1].kind, ProblemKind::Code);
         let lines: Vec<_> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![2, 4, 5]);
+    }
+
+    #[test]
+    fn rows_carry_tests_in_the_judges_schema() {
+        let text = "{\"id\":1,\"problem\":\"p\",\"kind\":\"code\",\"tests\":[{\"input\":\"1\\n\",\"output\":\"2\\n\"}]}\n\
+                    {\"id\":2,\"problem\":\"p\",\"fn_name\":\"f\",\"tests\":[{\"args\":[1],\"expected\":2}]}\n\
+                    {\"id\":3,\"problem\":\"p\",\"check\":\"def check(c): pass\",\"entry_point\":\"f\"}\n\
+                    {\"id\":4,\"problem\":\"p\",\"tests\":[{\"in\":1}]}\n";
+        let (problems, errors) =
+            read_jsonl(text.as_bytes(), "t", &Fields::default(), ProblemKind::Code).unwrap();
+        let shapes: Vec<_> = problems.iter().map(|p| p.tests.clone()).collect();
+        assert!(matches!(shapes[0], Some(Tests::Stdio { .. })));
+        assert!(matches!(shapes[1], Some(Tests::Functional { .. })));
+        assert!(matches!(shapes[2], Some(Tests::Check { .. })));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .to_string()
+                .starts_with("t: line 4: the tests must be"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]

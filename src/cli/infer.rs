@@ -135,7 +135,8 @@ pub struct InferArgs {
     /// JSON field of the gold answer.
     #[arg(long, default_value = "answer", value_name = "NAME")]
     answer_field: String,
-    /// JSON field of the tests (an array of {"input", "output"}).
+    /// JSON field of the tests: {"input", "output"} items, or {"args", "expected"} items with
+    /// the row's "fn_name" (a row may instead give "check" and "entry_point"), as `start judge`.
     #[arg(long, default_value = "tests", value_name = "NAME")]
     tests_field: String,
     /// JSON field of the kind ("math" or "code").

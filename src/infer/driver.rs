@@ -218,7 +218,7 @@ pub fn user_prompt(problem: &Problem) -> String {
 /// The `{testcase}` text for a code problem: its given tests, else the statement's samples.
 pub fn testcases_for(problem: &Problem) -> String {
     let rendered = match &problem.tests {
-        Some(tests) if !tests.is_empty() => testcase::render_for_hint(tests),
+        Some(tests) if !tests.to_cases().is_empty() => testcase::render_for_hint(&tests.to_cases()),
         _ => match testcase::extract(&problem.text) {
             testcase::Extraction::Found(tests) => testcase::render_for_hint(&tests),
             testcase::Extraction::NotFound { .. } => String::new(),

@@ -17,6 +17,7 @@ use start_sandbox::{Limit, Sandbox, Session, SessionLimits, Status, TurnLimits};
 use start_grade::compare::{CompareOptions, Comparison, compare_stdout, compare_values};
 
 pub use batch::{BatchError, BatchSummary, MAX_BATCH_LINE_BYTES, judge_stream};
+pub use start_grade::testcase::{FnTest, StdioTest, Tests};
 
 /// Default wall time per test.
 pub const DEFAULT_TEST_TIME: Duration = Duration::from_secs(4);
@@ -28,65 +29,6 @@ pub const DEFAULT_TEST_OUTPUT_BYTES: usize = 1 << 20;
 pub const MAX_TESTS: usize = 1000;
 /// The longest error text kept per test.
 const MAX_ERROR_CHARS: usize = 2000;
-
-/// One stdin/stdout test.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StdioTest {
-    /// The program's stdin.
-    pub input: String,
-    /// The expected stdout.
-    pub output: String,
-}
-
-/// One functional test: arguments and the expected return value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FnTest {
-    /// Positional arguments.
-    pub args: Vec<Value>,
-    /// The expected return value.
-    pub expected: Value,
-}
-
-/// A program's tests, in one of the documented JSON shapes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Tests {
-    /// `{"fn_name": "twoSum", "tests": [{"args": [...], "expected": ...}]}`
-    Functional {
-        /// The function (or `Solution` method) to call.
-        fn_name: String,
-        /// The calls.
-        tests: Vec<FnTest>,
-    },
-    /// `{"tests": [{"input": "...", "output": "..."}]}`
-    Stdio {
-        /// The tests.
-        tests: Vec<StdioTest>,
-    },
-    /// `{"check": "def check(candidate): ...", "entry_point": "name"}` (HumanEval).
-    Check {
-        /// Test code defining `check(candidate)`.
-        check: String,
-        /// The function under test.
-        entry_point: String,
-    },
-}
-
-impl Tests {
-    /// How many tests there are (a `check` counts as one).
-    pub fn len(&self) -> usize {
-        match self {
-            Tests::Stdio { tests } => tests.len(),
-            Tests::Functional { tests, .. } => tests.len(),
-            Tests::Check { .. } => 1,
-        }
-    }
-
-    /// Whether there are no tests.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// How to judge.
 #[derive(Debug, Clone)]

@@ -360,13 +360,11 @@ pub fn load_tests(
                 continue;
             }
         };
-        if !row.contains_key("tests") && !row.contains_key("check") {
-            continue;
-        }
-        match serde_json::from_value::<Tests>(serde_json::Value::Object(row)) {
-            Ok(t) if tests.len() < MAX_TEST_PROBLEMS => {
+        match crate::problem::tests_in_row(&row, "tests") {
+            Ok(Some(t)) if tests.len() < MAX_TEST_PROBLEMS => {
                 tests.insert(id, t);
             }
+            Ok(None) => {}
             _ => bad += 1,
         }
     }
@@ -376,55 +374,24 @@ pub fn load_tests(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trajectory::Counters;
-    use crate::trajectory::{InsertPoint, StopReason, ToolCall};
-
-    fn traj(kind: ProblemKind, answer: Option<&str>, segments: Vec<Segment>) -> Trajectory {
-        Trajectory {
-            id: "p".into(),
-            sample: 0,
-            kind,
-            problem: "q".into(),
-            answer: answer.map(str::to_string),
-            backend: "test".into(),
-            seed: 0,
-            prompt: "q".into(),
-            segments,
-            tool_calls: Vec::<ToolCall>::new(),
-            stop: StopReason::Eos,
-            counters: Counters::default(),
-            wall_ms: 0.0,
-            generate_ms: 0.0,
-        }
-    }
-
-    fn model(t: &str) -> Segment {
-        Segment::Model { text: t.into() }
-    }
+    use crate::trajectory::{InsertPoint, TrajectoryBuilder};
 
     #[test]
     fn tool_blocks_are_not_answers() {
-        let t = traj(
-            ProblemKind::Math,
-            Some("3"),
-            vec![
-                model("So the answer is \\boxed{3}.\nWait"),
-                Segment::Hint {
-                    hint_id: "h".into(),
-                    point: InsertPoint::AfterTrigger {
-                        word: "Wait".into(),
-                    },
-                    text: ", let me check.\n```python\n".into(),
-                    offset: 0,
+        let t = TrajectoryBuilder::math("p")
+            .answer("3")
+            .model("So the answer is \\boxed{3}.\nWait")
+            .hint(
+                "h",
+                InsertPoint::AfterTrigger {
+                    word: "Wait".into(),
                 },
-                model("print('\\\\boxed{4}')\n```\n"),
-                Segment::Output {
-                    text: "```output\n\\boxed{4}\n```\n".into(),
-                    call: 0,
-                },
-                model("Confirmed."),
-            ],
-        );
+                ", let me check.\n```python\n",
+            )
+            .model("print('\\\\boxed{4}')\n```\n")
+            .tool_call("print('\\\\boxed{4}')", "\\boxed{4}\n")
+            .model("Confirmed.")
+            .build();
         let outside = text_outside_tools(&t);
         assert!(!outside.contains("boxed{4}"), "{outside}");
         let s = Scorer::new(None).score(&t);
@@ -436,10 +403,13 @@ mod tests {
 
     #[test]
     fn missing_answer_is_wrong_and_missing_gold_is_undecided() {
-        let t = traj(ProblemKind::Math, Some("3"), vec![model("no idea")]);
+        let t = TrajectoryBuilder::math("p")
+            .answer("3")
+            .model("no idea")
+            .build();
         let s = Scorer::new(None).score(&t);
         assert_eq!((s.extracted, s.correct), (None, Some(false)));
-        let t = traj(ProblemKind::Math, None, vec![model("\\boxed{3}")]);
+        let t = TrajectoryBuilder::math("p").model("\\boxed{3}").build();
         assert_eq!(Scorer::new(None).score(&t).correct, None);
     }
 

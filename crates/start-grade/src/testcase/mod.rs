@@ -1,4 +1,5 @@
-//! Sample test cases extracted from a problem statement.
+//! Test cases: the one schema a program's tests are written in ([`Tests`]), and the sample
+//! tests extracted from a problem statement ([`extract`]).
 //!
 //! START's debug hint for code questions recalls the problem's sample tests in its `{testcase}`
 //! slot, and the judge later runs candidate programs against them. Both need the sample inputs
@@ -33,9 +34,11 @@ mod block;
 mod line;
 mod render;
 mod scan;
+mod suite;
 
 pub use render::render_for_hint;
 use scan::{pair, scan};
+pub use suite::{FnTest, StdioTest, Tests};
 
 /// Statements longer than this many bytes are cut (at a character boundary) before scanning.
 pub const MAX_STATEMENT_BYTES: usize = 512 * 1024;
