@@ -25,7 +25,7 @@ use crate::infer::hints::{HintError, HintLibrary};
 use crate::infer::insert::{Event, InsertPolicy, Scanner, floor_char_boundary};
 use crate::problem::Problem;
 use crate::problem::ProblemKind;
-use crate::trajectory::{InsertPoint, Segment, StopReason, ToolCall, Trajectory};
+use crate::trajectory::{InsertPoint, Segment, StopReason, ToolCall, ToolStatus, Trajectory};
 use start_grade::testcase;
 
 /// Default cap on the output shown to the model per tool call, in bytes.
@@ -232,9 +232,9 @@ pub fn testcases_for(problem: &Problem) -> String {
 }
 
 /// What the model is shown for one block's result, cut to `limit` bytes.
-pub fn render_output(result: &RunResult, limit_bytes: usize) -> (String, String) {
+pub fn render_output(result: &RunResult, limit_bytes: usize) -> (ToolStatus, String) {
     let (status, mut shown) = match result {
-        RunResult::NotRun(why) => ("not_run".to_string(), format!("(not run: {why})")),
+        RunResult::NotRun(why) => (ToolStatus::NotRun, format!("(not run: {why})")),
         RunResult::Ran(outcome) => {
             let mut shown = outcome.stdout.clone();
             let mut add = |s: &str| {
@@ -248,16 +248,16 @@ pub fn render_output(result: &RunResult, limit_bytes: usize) -> (String, String)
             let status = match &outcome.status {
                 Status::Finished => {
                     add(&outcome.stderr);
-                    "finished"
+                    ToolStatus::Finished
                 }
                 Status::Exception { .. } => {
                     add(&outcome.stderr);
-                    "exception"
+                    ToolStatus::Exception
                 }
                 Status::Exit { code } => {
                     add(&outcome.stderr);
                     add(&format!("SystemExit: {code}"));
-                    "exit"
+                    ToolStatus::Exit
                 }
                 Status::LimitExceeded { limit } => {
                     add(&outcome.stderr);
@@ -265,17 +265,17 @@ pub fn render_output(result: &RunResult, limit_bytes: usize) -> (String, String)
                         "TimeoutError: execution was stopped by the {limit} ({:.0} ms used)",
                         outcome.wall_ms
                     ));
-                    "limit_exceeded"
+                    ToolStatus::LimitExceeded
                 }
                 Status::Crashed { message } => {
                     add(&format!("RuntimeError: the interpreter crashed: {message}"));
-                    "crashed"
+                    ToolStatus::Crashed
                 }
             };
             if outcome.stdout_truncated || outcome.stderr_truncated {
                 add("(output truncated)");
             }
-            (status.to_string(), shown)
+            (status, shown)
         }
     };
     if shown.len() > limit_bytes {
@@ -727,7 +727,7 @@ mod tests {
         assert!(text.contains("```python\nx = 6*7\nprint(x)\n```\n```output\nran 1\n```\n"));
         assert!(text.ends_with("The answer is 42."));
         assert_eq!(t.tool_calls.len(), 1);
-        assert_eq!(t.tool_calls[0].status, "finished");
+        assert_eq!(t.tool_calls[0].status, ToolStatus::Finished);
         assert_eq!(t.stop, StopReason::Eos);
     }
 
@@ -805,7 +805,7 @@ mod tests {
         let (t, codes) = run_script(script, &options);
         assert_eq!(t.hints(), 3);
         assert_eq!(codes.len(), 2, "the third block is not run");
-        assert_eq!(t.tool_calls[2].status, "not_run");
+        assert_eq!(t.tool_calls[2].status, ToolStatus::NotRun);
         assert!(t.tool_calls[2].shown.contains("limit of 2 code runs"));
 
         let options = GenerateOptions {
@@ -888,7 +888,7 @@ mod tests {
             memory_peak_bytes: 0,
         };
         let (status, shown) = render_output(&RunResult::Ran(outcome), 11);
-        assert_eq!(status, "finished");
+        assert_eq!(status, ToolStatus::Finished);
         assert!(shown.starts_with("ééééé\n... (output truncated: 200 bytes"));
     }
 }

@@ -261,7 +261,7 @@ fn ignored_failure(t: &Trajectory, config: &FilterConfig) -> Option<String> {
         let Some(tc) = t.tool_calls.get(*call) else {
             continue;
         };
-        let failed = tc.status != "finished";
+        let failed = !tc.status.is_success();
         let empty = tc.stdout.trim().is_empty() && tc.stderr.trim().is_empty();
         if !failed && !empty {
             continue;
@@ -441,41 +441,18 @@ pub fn select(config: &FilterConfig, candidates: Vec<Candidate>) -> BTreeMap<usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trajectory::Counters;
-    use crate::problem::ProblemKind;
     use crate::rft::score::{Method, Score};
-    use crate::trajectory::ToolCall;
+    use crate::trajectory::{ToolStatus, TrajectoryBuilder};
 
-    fn call(code: &str, status: &str, stdout: &str) -> ToolCall {
-        ToolCall {
-            code: code.into(),
-            status: status.into(),
-            stdout: stdout.into(),
-            stderr: String::new(),
-            shown: stdout.into(),
-            exec_ms: 1.0,
-            driver_ms: 0.0,
-        }
+    /// A math trajectory whose gold answer is 2.
+    fn traj() -> TrajectoryBuilder {
+        TrajectoryBuilder::math("p").answer("2")
     }
 
-    fn scored(segments: Vec<Segment>, calls: Vec<ToolCall>, correct: Option<bool>) -> Scored {
+    /// `t`, scored as extracting 2, `correct` or not.
+    fn scored(t: TrajectoryBuilder, correct: Option<bool>) -> Scored {
         Scored {
-            trajectory: Trajectory {
-                id: "p".into(),
-                sample: 0,
-                kind: ProblemKind::Math,
-                problem: "q".into(),
-                answer: Some("2".into()),
-                backend: "t".into(),
-                seed: 0,
-                prompt: "q".into(),
-                segments,
-                tool_calls: calls,
-                stop: StopReason::Eos,
-                counters: Counters::default(),
-                wall_ms: 0.0,
-                generate_ms: 0.0,
-            },
+            trajectory: t.build(),
             score: Score {
                 extracted: Some("2".into()),
                 correct,
@@ -487,31 +464,17 @@ mod tests {
         }
     }
 
-    fn m(t: &str) -> Segment {
-        Segment::Model { text: t.into() }
-    }
-    fn out(t: &str, call: usize) -> Segment {
-        Segment::Output {
-            text: format!("```output\n{t}\n```\n"),
-            call,
-        }
-    }
-
     #[test]
     fn each_filter_fires_with_a_reason() {
         let cfg = FilterConfig::default();
-        let good = scored(
-            vec![
-                m("```python\nprint(2)\n```\n"),
-                out("2", 0),
-                m("\\boxed{2}"),
-            ],
-            vec![call("print(2)", "finished", "2\n")],
-            Some(true),
-        );
+        let good_run = traj()
+            .model("```python\nprint(2)\n```\n")
+            .tool_call("print(2)", "2\n")
+            .model("\\boxed{2}");
+        let good = scored(good_run.clone(), Some(true));
         assert_eq!(check(&cfg, &good), None);
 
-        let wrong = scored(good.trajectory.segments.clone(), vec![], Some(false));
+        let wrong = scored(good_run, Some(false));
         assert_eq!(check(&cfg, &wrong).unwrap().filter, FilterName::WrongAnswer);
 
         let mut missing = good.clone();
@@ -525,19 +488,17 @@ mod tests {
         cut.trajectory.stop = StopReason::Length;
         assert_eq!(check(&cfg, &cut).unwrap().filter, FilterName::Truncated);
 
-        let no_tool = scored(vec![m("\\boxed{2}")], vec![], Some(true));
+        let no_tool = scored(traj().model("\\boxed{2}"), Some(true));
         assert_eq!(
             check(&cfg, &no_tool).unwrap().filter,
             FilterName::NoToolCall
         );
 
         let ignored = scored(
-            vec![
-                m("```python\n1/0\n```\n"),
-                out("ZeroDivisionError", 0),
-                m("So \\boxed{2}"),
-            ],
-            vec![call("1/0", "exception", "")],
+            traj()
+                .model("```python\n1/0\n```\n")
+                .failed_tool_call("1/0", ToolStatus::Exception, "ZeroDivisionError")
+                .model("So \\boxed{2}"),
             Some(true),
         );
         let d = check(&cfg, &ignored).unwrap();
@@ -545,23 +506,24 @@ mod tests {
         assert!(d.reason.contains("exception"), "{}", d.reason);
 
         let noticed = scored(
-            vec![
-                m("```python\n1/0\n```\n"),
-                out("ZeroDivisionError", 0),
-                m("That error is mine. So \\boxed{2}"),
-            ],
-            vec![call("1/0", "exception", "")],
+            traj()
+                .model("```python\n1/0\n```\n")
+                .failed_tool_call("1/0", ToolStatus::Exception, "ZeroDivisionError")
+                .model("That error is mine. So \\boxed{2}"),
             Some(true),
         );
         assert_eq!(check(&cfg, &noticed), None);
 
+        // The same code three times, but for whitespace.
         let looping = scored(
-            good.trajectory.segments.clone(),
-            vec![
-                call("print(2)", "finished", "2"),
-                call("print(2) ", "finished", "2"),
-                call("print(2)\n", "finished", "2"),
-            ],
+            traj()
+                .model("```python\nprint(2)\n```\n")
+                .tool_call("print(2)", "2")
+                .model("```python\nprint(2) \n```\n")
+                .tool_call("print(2) ", "2")
+                .model("```python\nprint(2)\n\n```\n")
+                .tool_call("print(2)\n", "2")
+                .model("\\boxed{2}"),
             Some(true),
         );
         assert_eq!(
@@ -586,8 +548,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let mut s = scored(vec![m(t)], vec![], Some(true));
-                s.trajectory.sample = i as u32;
+                let s = scored(traj().sample(i as u32).model(*t), Some(true));
                 Candidate::new(i, &s.trajectory)
             })
             .collect();

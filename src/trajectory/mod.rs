@@ -7,12 +7,14 @@
 //! trajectory and flushes it; reopening a file skips the finished `(id, sample)` pairs and drops
 //! a torn last line, so a killed run resumes without loss or duplicates.
 
+mod builder;
 mod writer;
 
 use serde::{Deserialize, Serialize};
 
 use crate::problem::ProblemKind;
 
+pub use builder::TrajectoryBuilder;
 pub use writer::{TrajectoryWriter, WriterError};
 
 /// Longest trajectory line read back when resuming, in bytes.
@@ -96,13 +98,57 @@ impl Segment {
     }
 }
 
+/// How a code block's run ended, as recorded in a [`ToolCall`] (serialized in snake case:
+/// `"finished"`, `"exception"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolStatus {
+    /// It ran to the end.
+    Finished,
+    /// An uncaught exception ended it (the traceback is in `stderr`).
+    Exception,
+    /// It called `sys.exit` (or `exit()`).
+    Exit,
+    /// A limit stopped it (wall time, fuel, memory or output).
+    LimitExceeded,
+    /// The interpreter itself crashed; the session is gone.
+    Crashed,
+    /// It was not run (the tool-call budget was spent, or the session had ended).
+    NotRun,
+}
+
+impl ToolStatus {
+    /// Whether the code ran to the end.
+    pub fn is_success(self) -> bool {
+        self == ToolStatus::Finished
+    }
+
+    /// The name written in trajectories.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolStatus::Finished => "finished",
+            ToolStatus::Exception => "exception",
+            ToolStatus::Exit => "exit",
+            ToolStatus::LimitExceeded => "limit_exceeded",
+            ToolStatus::Crashed => "crashed",
+            ToolStatus::NotRun => "not_run",
+        }
+    }
+}
+
+impl std::fmt::Display for ToolStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One executed code block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The code.
     pub code: String,
-    /// `finished`, `exception`, `exit`, `limit_exceeded`, `crashed` or `session_ended`.
-    pub status: String,
+    /// How the run ended.
+    pub status: ToolStatus,
     /// Captured stdout.
     pub stdout: String,
     /// Captured stderr (tracebacks).

@@ -20,7 +20,7 @@ fn smollm2_end_to_end_on_two_problems() {
     )
     .unwrap();
     let output = dir.path().join("out.jsonl");
-    let out = crate::start_bin()
+    let out = crate::start()
         .args([
             "infer",
             "--quiet",
@@ -42,11 +42,8 @@ fn smollm2_end_to_end_on_two_problems() {
         .arg("--output")
         .arg(&output)
         .arg("--print")
-        .output()
-        .unwrap();
+        .assert_success();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     assert!(
         stdout.contains("⟦hint "),
         "a readable trajectory is printed: {stdout}"
@@ -76,7 +73,7 @@ fn smollm2_end_to_end_on_two_problems() {
         executed += t
             .tool_calls
             .iter()
-            .filter(|c| c.status != "not_run")
+            .filter(|c| c.status != start::trajectory::ToolStatus::NotRun)
             .count();
         // Continuation decoded only new tokens: every position was decoded once, except the
         // few cut off by truncation; re-decoding the prefix at each insertion would cost at

@@ -8,7 +8,7 @@ use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
 use start::problem::Problem;
 use start::problem::ProblemKind;
-use start::trajectory::{Segment, Trajectory};
+use start::trajectory::{Segment, ToolStatus, Trajectory};
 use start_sandbox::TurnLimits;
 
 fn run(script: &str, options: &GenerateOptions) -> Trajectory {
@@ -68,7 +68,7 @@ fn state_carries_across_blocks() {
 #[test]
 fn error_is_shown_in_the_output_block() {
     let t = run("Wait, print('before')\n1/0\n```\nOops.", &options(1));
-    assert_eq!(t.tool_calls[0].status, "exception");
+    assert_eq!(t.tool_calls[0].status, ToolStatus::Exception);
     let out = &outputs(&t)[0];
     assert!(out.contains("before\n"), "{out}");
     assert!(out.contains("ZeroDivisionError"), "{out}");
@@ -86,7 +86,7 @@ fn infinite_loop_is_cut_by_the_limit_and_reported() {
         "Wait, y = 1\nwhile True:\n    pass\n```\nWait, print('after')\n```\nDone.",
         &opts,
     );
-    assert_eq!(t.tool_calls[0].status, "limit_exceeded");
+    assert_eq!(t.tool_calls[0].status, ToolStatus::LimitExceeded);
     assert!(t.tool_calls[0].exec_ms < 5_000.0);
     let out = outputs(&t);
     assert!(
@@ -95,7 +95,7 @@ fn infinite_loop_is_cut_by_the_limit_and_reported() {
         out[0]
     );
     // The session ended with the trap; the next block runs in a fresh one, and says so.
-    assert_eq!(t.tool_calls[1].status, "finished");
+    assert_eq!(t.tool_calls[1].status, ToolStatus::Finished);
     assert!(
         out[1].contains("after") && out[1].contains("restarted"),
         "{}",
