@@ -451,10 +451,12 @@ impl Round {
             self.done.push(step);
         }
         let state = self.path("round.json");
-        let tmp = self.path("round.json.partial");
         let bytes = serde_json::to_vec_pretty(&self.done).map_err(JsonlError::from)?;
-        std::fs::write(&tmp, bytes).map_err(file_err(&tmp))?;
-        std::fs::rename(&tmp, &state).map_err(file_err(&state))
+        start_runtime::write_atomic(&state, |f| {
+            f.write_all(&bytes)
+                .map_err(|e| start_runtime::Error::io("cannot write", &state, e))
+        })
+        .map_err(|e| file_err(&state)(std::io::Error::other(e)))
     }
 
     /// Creates `name.partial` for writing; [`Round::commit`] renames it to `name`.

@@ -77,8 +77,7 @@ impl CacheDir {
         Ok(CacheLock { _file: file })
     }
 
-    /// Writes `dest` atomically: `fill` writes a temporary file beside it, which is then synced
-    /// and renamed over `dest`.
+    /// Writes `dest` atomically, as [`write_atomic`].
     ///
     /// # Errors
     /// [`Error::Io`] on any filesystem failure; `fill`'s own error is passed through.
@@ -87,20 +86,7 @@ impl CacheDir {
         dest: &Path,
         fill: impl FnOnce(&mut File) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let dir = dest.parent().unwrap_or(&self.root);
-        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io("cannot create temporary file in", dir, e))?;
-        fill(tmp.as_file_mut())?;
-        tmp.as_file_mut()
-            .flush()
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| Error::io("cannot write", tmp.path(), e))?;
-        tmp.persist(dest)
-            .map_err(|e| Error::io("cannot rename into place", dest, e.error))?;
-        Ok(())
+        write_atomic(dest, fill)
     }
 
     /// Writes `bytes` to `dest` atomically.
@@ -113,6 +99,35 @@ impl CacheDir {
                 .map_err(|e| Error::io("cannot write", dest, e))
         })
     }
+}
+
+/// Writes `dest` atomically: `fill` writes a temporary file in the same folder (created if
+/// needed), which is then synced and renamed over `dest`, so a reader sees the old file or the
+/// whole new one and a crash leaves no partial `dest`. The one atomic write of the workspace.
+///
+/// # Errors
+/// [`Error::Io`] on any filesystem failure; `fill`'s own error is passed through.
+pub fn write_atomic(
+    dest: &Path,
+    fill: impl FnOnce(&mut File) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let dir = match dest.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("cannot create temporary file in", dir, e))?;
+    fill(tmp.as_file_mut())?;
+    tmp.as_file_mut()
+        .flush()
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("cannot write", tmp.path(), e))?;
+    tmp.persist(dest)
+        .map_err(|e| Error::io("cannot rename into place", dest, e.error))?;
+    Ok(())
 }
 
 /// SHA-256 of a file, lower-case hex, read in chunks.

