@@ -285,6 +285,58 @@ mod tests {
         assert!(!reader.terminated(), "the last line had no newline");
     }
 
+    /// A stream of `head`, then a line of `len` bytes of `x`, then `tail`, made on the fly.
+    pub(crate) struct HugeLine {
+        head: std::io::Cursor<Vec<u8>>,
+        left: u64,
+        tail: std::io::Cursor<Vec<u8>>,
+    }
+
+    impl HugeLine {
+        pub(crate) fn new(head: &str, len: u64, tail: &str) -> Self {
+            HugeLine {
+                head: std::io::Cursor::new(head.as_bytes().to_vec()),
+                left: len,
+                tail: std::io::Cursor::new(format!("\n{tail}").into_bytes()),
+            }
+        }
+    }
+
+    impl Read for HugeLine {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.head.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.left > 0 {
+                let n = buf.len().min(self.left as usize);
+                buf[..n].fill(b'x');
+                self.left -= n as u64;
+                return Ok(n);
+            }
+            self.tail.read(buf)
+        }
+    }
+
+    #[test]
+    fn a_200_mb_line_is_skipped_with_bounded_memory() {
+        const LINE: u64 = 200 << 20;
+        let stream = std::io::BufReader::new(HugeLine::new("{\"a\":1}\n", LINE, "{\"a\":2}\n"));
+        let mut reader = LineReader::new(stream, "huge.jsonl").with_max_line_bytes(4 << 20);
+        let (mut records, mut errors) = (Vec::new(), Vec::new());
+        while let Some(line) = reader.next_line().unwrap() {
+            match line {
+                Line::Record(b) => records.push(String::from_utf8(b.to_vec()).unwrap()),
+                Line::TooLong(e) => errors.push(e.to_string()),
+            }
+            // The buffer never holds more than the limit (plus the byte that shows it is over).
+            assert!(reader.buf.capacity() <= 2 * (4 << 20) + 1, "{}", reader.buf.capacity());
+        }
+        assert_eq!(records, ["{\"a\":1}", "{\"a\":2}"]);
+        assert_eq!(errors, ["huge.jsonl: line 2: longer than 4194304 bytes"]);
+        assert_eq!(reader.bytes_read(), 8 + LINE + 1 + 8);
+    }
+
     #[test]
     fn a_line_exactly_at_the_limit_is_read() {
         let (records, errors, _) = collect(b"12345\n12345", 5);
