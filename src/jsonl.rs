@@ -59,6 +59,9 @@ pub enum Line<'a> {
     TooLong(LineError),
 }
 
+/// Reports a skipped line (see [`LineReader::with_skip_report`]).
+pub type SkipReport = Box<dyn FnMut(&LineError) + Send>;
+
 /// Reads non-blank lines one at a time, each at most its limit in bytes.
 ///
 /// ```
@@ -77,9 +80,9 @@ pub enum Line<'a> {
 /// assert_eq!(records, ["{\"a\":1}", "{\"a\":3}"]);
 /// assert_eq!(skipped, ["pairs.jsonl: line 3: longer than 8 bytes"]);
 /// ```
-#[derive(Debug)]
 pub struct LineReader<R> {
     reader: R,
+    report: Option<SkipReport>,
     buf: Vec<u8>,
     source_name: String,
     max_line_bytes: usize,
@@ -88,12 +91,24 @@ pub struct LineReader<R> {
     terminated: bool,
 }
 
+impl<R> std::fmt::Debug for LineReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineReader")
+            .field("source_name", &self.source_name)
+            .field("max_line_bytes", &self.max_line_bytes)
+            .field("line", &self.line)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<R: BufRead> LineReader<R> {
     /// Wraps a buffered reader; `source_name` (a path, `<stdin>`) names it in errors. The limit
     /// is [`MAX_LINE_BYTES`].
     pub fn new(reader: R, source_name: impl Into<String>) -> Self {
         LineReader {
             reader,
+            report: None,
             buf: Vec::new(),
             source_name: source_name.into(),
             max_line_bytes: MAX_LINE_BYTES,
@@ -106,6 +121,13 @@ impl<R: BufRead> LineReader<R> {
     /// Sets the longest line accepted, in bytes.
     pub fn with_max_line_bytes(mut self, max_line_bytes: usize) -> Self {
         self.max_line_bytes = max_line_bytes;
+        self
+    }
+
+    /// Sets where [`LineReader::next_record`] reports each over-long line it skips (a CLI
+    /// prints them; a library caller may collect them).
+    pub fn with_skip_report(mut self, report: impl FnMut(&LineError) + Send + 'static) -> Self {
+        self.report = Some(Box::new(report));
         self
     }
 
@@ -152,7 +174,7 @@ impl<R: BufRead> LineReader<R> {
     }
 
     /// The next record, for a stream that only counts what it skips: each over-long line adds
-    /// one to `skipped`.
+    /// one to `skipped` and goes to the reader's skip report, if it has one.
     ///
     /// # Errors
     /// [`JsonlError::Read`] when reading fails.
@@ -160,7 +182,12 @@ impl<R: BufRead> LineReader<R> {
         loop {
             match self.next_line()? {
                 None => return Ok(None),
-                Some(Line::TooLong(_)) => *skipped += 1,
+                Some(Line::TooLong(e)) => {
+                    *skipped += 1;
+                    if let Some(report) = &mut self.report {
+                        report(&e);
+                    }
+                }
                 Some(Line::Record(_)) => break,
             }
         }
@@ -330,7 +357,11 @@ mod tests {
                 Line::TooLong(e) => errors.push(e.to_string()),
             }
             // The buffer never holds more than the limit (plus the byte that shows it is over).
-            assert!(reader.buf.capacity() <= 2 * (4 << 20) + 1, "{}", reader.buf.capacity());
+            assert!(
+                reader.buf.capacity() <= 2 * (4 << 20) + 1,
+                "{}",
+                reader.buf.capacity()
+            );
         }
         assert_eq!(records, ["{\"a\":1}", "{\"a\":2}"]);
         assert_eq!(errors, ["huge.jsonl: line 2: longer than 4194304 bytes"]);

@@ -94,7 +94,14 @@ pub fn run(args: FilterArgs) -> Result<std::process::ExitCode> {
     };
     let bar = bytes_bar(&args.input, "filter", args.quiet);
     let progress = |b: u64| bar.set_position(b);
-    let report = rft::filter_file(&args.input, &config, &mut kept, &mut dropped, &progress)?;
+    let report = rft::filter_file(
+        &args.input,
+        &config,
+        &mut kept,
+        &mut dropped,
+        &progress,
+        |e| eprintln!("start: {e}; skipped"),
+    )?;
     bar.finish_and_clear();
     if let Some(path) = &args.report {
         write_report(&report, path)?;

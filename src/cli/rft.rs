@@ -100,7 +100,9 @@ pub fn run(args: RftArgs) -> Result<ExitCode> {
         let scored = round.path("scored.jsonl");
         let bar = bytes_bar(&scored, "filter", quiet);
         let progress = |b: u64| bar.set_position(b);
-        let report = rft::filter_file(&scored, &config, &mut kept, &mut dropped, &progress)?;
+        let report = rft::filter_file(&scored, &config, &mut kept, &mut dropped, &progress, |e| {
+            eprintln!("start: {e}; skipped")
+        })?;
         bar.finish_and_clear();
         drop((kept, dropped));
         round.commit("kept.jsonl")?;

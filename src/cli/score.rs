@@ -69,7 +69,7 @@ pub(super) fn writer(path: Option<&Path>) -> Result<Box<dyn Write>> {
     })
 }
 
-/// Opens the JSONL file `path` for bounded line reading.
+/// Opens the JSONL file `path` for bounded line reading; skipped over-long lines are printed.
 pub(super) fn reader(path: &Path) -> Result<LineReader<BufReader<File>>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     Ok(LineReader::new(

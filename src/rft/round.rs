@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::jsonl::{self, JsonlError, LineReader};
+use crate::jsonl::{self, JsonlError, LineError, LineReader};
 use crate::rft::export::{ExportOptions, to_example};
 use crate::rft::filter::{self, Candidate, FilterConfig, FilterName};
 use crate::rft::score::{Method, Pair, Scored, Scorer};
@@ -254,6 +254,8 @@ pub struct DropRecord {
 
 /// Filters a scored file (two streaming passes) into `kept` and `dropped` and reports.
 ///
+/// Over-long lines are skipped, counted in [`Report::bad_lines`] and given to `skip_report`.
+///
 /// # Errors
 /// I/O errors (an over-long line is skipped and counted as bad).
 pub fn filter_file(
@@ -262,6 +264,7 @@ pub fn filter_file(
     kept: &mut impl Write,
     dropped: &mut impl Write,
     progress: Progress<'_>,
+    skip_report: impl FnMut(&LineError) + Send + 'static,
 ) -> Result<Report, RftError> {
     let open = || -> Result<LineReader<BufReader<File>>, RftError> {
         Ok(LineReader::new(
@@ -275,7 +278,7 @@ pub fn filter_file(
     let mut drops: BTreeMap<usize, filter::Dropped> = BTreeMap::new();
     let mut candidates = Vec::new();
     let (mut tool_calls, mut hints, mut before_right) = (0usize, 0usize, 0usize);
-    let mut reader = open()?;
+    let mut reader = open()?.with_skip_report(skip_report);
     let mut index = 0usize;
     while let Some(line) = reader.next_record(&mut report.bad_lines)? {
         let Ok(s) = serde_json::from_slice::<Scored>(line) else {

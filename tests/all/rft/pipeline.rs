@@ -10,30 +10,24 @@ use start::rft::export::ExportOptions;
 use start::rft::filter::FilterConfig;
 use start::rft::score::{Scored, Scorer, load_tests};
 use start::rft::{self, DropRecord};
-use start::trajectory::Counters;
-use start::trajectory::{InsertPoint, Segment, StopReason, ToolCall, Trajectory};
+use start::trajectory::{InsertPoint, StopReason, Trajectory, TrajectoryBuilder};
 
 use crate::sandbox;
 
 /// A trajectory from text pieces: `"#out:TEXT"` is an output block of the next tool call
 /// (status `finished`, or `exception` when TEXT starts with `!`), `"#hint:TEXT"` a hint,
 /// anything else model text. Tool call codes are taken from the preceding python block.
-fn traj(
-    id: &str,
-    sample: u32,
-    kind: ProblemKind,
-    gold: Option<&str>,
-    parts: &[&str],
-) -> Trajectory {
-    let mut segments = Vec::new();
-    let mut calls = Vec::new();
+fn traj(id: &str, sample: u32, kind: ProblemKind, parts: &[&str]) -> TrajectoryBuilder {
+    let mut t = TrajectoryBuilder::new(id, kind)
+        .sample(sample)
+        .prompt(format!("Solve problem {id}."))
+        .backend("scripted")
+        .seed(u64::from(sample))
+        .wall_ms(1.0)
+        .generate_ms(1.0);
     let mut text = String::new();
     for part in parts {
         if let Some(out) = part.strip_prefix("#out:") {
-            let (status, out) = match out.strip_prefix('!') {
-                Some(o) => ("exception", o),
-                None => ("finished", out),
-            };
             let code = text
                 .rfind("```python\n")
                 .map(|o| {
@@ -43,70 +37,38 @@ fn traj(
                         .to_string()
                 })
                 .unwrap_or_default();
-            let block = format!("```output\n{out}\n```\n");
-            text.push_str(&block);
-            segments.push(Segment::Output {
-                text: block,
-                call: calls.len(),
-            });
-            calls.push(ToolCall {
-                code,
-                status: status.into(),
-                stdout: if status == "finished" {
-                    format!("{out}\n")
-                } else {
-                    String::new()
-                },
-                stderr: if status == "finished" {
-                    String::new()
-                } else {
-                    out.into()
-                },
-                shown: out.into(),
-                exec_ms: 1.0,
-                driver_ms: 0.1,
-            });
+            t = match out.strip_prefix('!') {
+                Some(err) => {
+                    t.failed_tool_call(code, start::trajectory::ToolStatus::Exception, err)
+                }
+                None => t.tool_call(code, format!("{out}\n")),
+            };
+            text.push_str(&format!(
+                "```output\n{}\n```\n",
+                out.trim_start_matches('!')
+            ));
         } else if let Some(hint) = part.strip_prefix("#hint:") {
             text.push_str(hint);
-            segments.push(Segment::Hint {
-                hint_id: "general".into(),
-                point: InsertPoint::AfterTrigger {
-                    word: "Wait".into(),
-                },
-                text: hint.into(),
-                offset: text.len() - hint.len(),
-            });
+            let point = InsertPoint::AfterTrigger {
+                word: "Wait".into(),
+            };
+            t = t.hint("general", point, hint);
         } else {
             text.push_str(part);
-            segments.push(Segment::Model {
-                text: (*part).into(),
-            });
+            t = t.model(*part);
         }
     }
-    Trajectory {
-        id: id.into(),
-        sample,
-        kind,
-        problem: format!("problem {id}"),
-        answer: gold.map(str::to_string),
-        backend: "scripted".into(),
-        seed: u64::from(sample),
-        prompt: format!("Solve problem {id}."),
-        segments,
-        tool_calls: calls,
-        stop: StopReason::Eos,
-        counters: Counters::default(),
-        wall_ms: 1.0,
-        generate_ms: 1.0,
-    }
+    t
 }
 
 fn math(id: &str, sample: u32, gold: &str, parts: &[&str]) -> Trajectory {
-    traj(id, sample, ProblemKind::Math, Some(gold), parts)
+    traj(id, sample, ProblemKind::Math, parts)
+        .answer(gold)
+        .build()
 }
 
 fn code(id: &str, sample: u32, parts: &[&str]) -> Trajectory {
-    traj(id, sample, ProblemKind::Code, None, parts)
+    traj(id, sample, ProblemKind::Code, parts).build()
 }
 
 fn trajectories() -> Vec<Trajectory> {
@@ -375,7 +337,7 @@ fn score_filter_export() {
         ..FilterConfig::default()
     };
     let (mut kept, mut dropped) = (Vec::new(), Vec::new());
-    let report = rft::filter_file(&scored_path, &config, &mut kept, &mut dropped, &|_| {}).unwrap();
+    let report = rft::filter_file(&scored_path, &config, &mut kept, &mut dropped, &|_| {}, |_| {}).unwrap();
     let drops: Vec<DropRecord> = String::from_utf8(dropped)
         .unwrap()
         .lines()
