@@ -7,11 +7,9 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use start::problem::ProblemKind;
 use start::rft::score::Scorer;
 use start::rft::score_parallel;
-use start::trajectory::Counters;
-use start::trajectory::{Segment, StopReason, ToolCall, Trajectory};
+use start::trajectory::{Trajectory, TrajectoryBuilder};
 use start_sandbox::{Sandbox, SandboxOptions};
 
 /// Trajectories per batch, and how many of them need sympy.
@@ -44,39 +42,13 @@ fn trajectory(gold: &str, pred: &str, n: usize) -> Trajectory {
         "Let me work through this carefully. {}\n```python\n{code}\n```\n",
         "We reason step by step about the quantities involved. ".repeat(40)
     );
-    Trajectory {
-        id: format!("p{n}"),
-        sample: 0,
-        kind: ProblemKind::Math,
-        problem: "q".into(),
-        answer: Some(gold.into()),
-        backend: "bench".into(),
-        seed: 0,
-        prompt: "q".into(),
-        segments: vec![
-            Segment::Model { text: body },
-            Segment::Output {
-                text: format!("```output\n{}\n```\n", n * 2),
-                call: 0,
-            },
-            Segment::Model {
-                text: format!("So the final answer is \\boxed{{{pred}}}."),
-            },
-        ],
-        tool_calls: vec![ToolCall {
-            code,
-            status: "finished".into(),
-            stdout: format!("{}\n", n * 2),
-            stderr: String::new(),
-            shown: format!("{}\n", n * 2),
-            exec_ms: 1.0,
-            driver_ms: 0.1,
-        }],
-        stop: StopReason::Eos,
-        counters: Counters::default(),
-        wall_ms: 1.0,
-        generate_ms: 1.0,
-    }
+    TrajectoryBuilder::math(format!("p{n}"))
+        .answer(gold)
+        .backend("bench")
+        .model(body)
+        .tool_call(code, format!("{}\n", n * 2))
+        .model(format!("So the final answer is \\boxed{{{pred}}}."))
+        .build()
 }
 
 fn batch(symbolic: usize) -> Vec<Trajectory> {

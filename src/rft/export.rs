@@ -98,39 +98,17 @@ pub fn to_example(t: &Trajectory, opts: &ExportOptions) -> SftExample {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trajectory::Counters;
-    use crate::problem::ProblemKind;
-    use crate::trajectory::StopReason;
+    use crate::trajectory::TrajectoryBuilder;
 
     #[test]
     fn spans_cover_output_blocks_in_code_points() {
-        let t = Trajectory {
-            id: "p".into(),
-            sample: 3,
-            kind: ProblemKind::Math,
-            problem: "q".into(),
-            answer: None,
-            backend: "t".into(),
-            seed: 0,
-            prompt: "Ω?".into(),
-            segments: vec![
-                Segment::Model {
-                    text: "é```python\nprint(1)\n```\n".into(),
-                },
-                Segment::Output {
-                    text: "```output\n1\n```\n".into(),
-                    call: 0,
-                },
-                Segment::Model {
-                    text: "done".into(),
-                },
-            ],
-            tool_calls: vec![],
-            stop: StopReason::Eos,
-            counters: Counters::default(),
-            wall_ms: 0.0,
-            generate_ms: 0.0,
-        };
+        let t = TrajectoryBuilder::math("p")
+            .sample(3)
+            .prompt("Ω?")
+            .model("é```python\nprint(1)\n```\n")
+            .tool_call("print(1)", "1\n")
+            .model("done")
+            .build();
         let ex = to_example(
             &t,
             &ExportOptions {

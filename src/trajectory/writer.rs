@@ -135,26 +135,18 @@ impl TrajectoryWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::problem::ProblemKind;
-    use crate::trajectory::{Counters, Segment, StopReason};
+    use crate::trajectory::TrajectoryBuilder;
 
     fn sample(id: &str, sample: u32) -> Trajectory {
-        Trajectory {
-            id: id.into(),
-            sample,
-            kind: ProblemKind::Math,
-            problem: "1+1?".into(),
-            answer: Some("2".into()),
-            backend: "test".into(),
-            seed: 1,
-            prompt: "1+1?".into(),
-            segments: vec![Segment::Model { text: "2".into() }],
-            tool_calls: Vec::new(),
-            stop: StopReason::Eos,
-            counters: Counters::default(),
-            wall_ms: 1.0,
-            generate_ms: 1.0,
-        }
+        TrajectoryBuilder::math(id)
+            .sample(sample)
+            .problem("1+1?")
+            .answer("2")
+            .seed(1)
+            .model("2")
+            .wall_ms(1.0)
+            .generate_ms(1.0)
+            .build()
     }
 
     #[test]

@@ -337,7 +337,15 @@ fn score_filter_export() {
         ..FilterConfig::default()
     };
     let (mut kept, mut dropped) = (Vec::new(), Vec::new());
-    let report = rft::filter_file(&scored_path, &config, &mut kept, &mut dropped, &|_| {}, |_| {}).unwrap();
+    let report = rft::filter_file(
+        &scored_path,
+        &config,
+        &mut kept,
+        &mut dropped,
+        &|_| {},
+        |_| {},
+    )
+    .unwrap();
     let drops: Vec<DropRecord> = String::from_utf8(dropped)
         .unwrap()
         .lines()
