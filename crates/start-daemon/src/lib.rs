@@ -23,6 +23,9 @@ pub use protocol::{
     ErrorKind, ErrorReply, Latency, Op, Reply, ReplyResult, Request, Response, Stats, WorkerStats,
 };
 
+#[cfg(feature = "test-util")]
+pub mod testutil;
+
 #[cfg(feature = "server")]
 mod connection;
 #[cfg(feature = "server")]

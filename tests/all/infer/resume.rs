@@ -36,7 +36,7 @@ fn killed_run_resumes_without_loss_or_duplicates() {
     .unwrap();
     let output = dir.path().join("out.jsonl");
     let command = || {
-        let mut c = crate::start_bin();
+        let mut c = crate::start();
         c.args(["infer", "--quiet", "--no-end-hints", "--samples", "2"])
             .arg("--model")
             .arg(format!("scripted:{}", script.display()))
@@ -45,14 +45,12 @@ fn killed_run_resumes_without_loss_or_duplicates() {
             .arg("--input")
             .arg(&input)
             .arg("--output")
-            .arg(&output)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
+            .arg(&output);
         c
     };
 
     // First run: kill it (SIGKILL) once a few trajectories are written.
-    let mut child = command().spawn().unwrap();
+    let mut child = command().spawn();
     let deadline = Instant::now() + Duration::from_secs(60);
     while lines(&output).len() < 3 {
         assert!(Instant::now() < deadline, "the first run wrote nothing");
@@ -68,9 +66,8 @@ fn killed_run_resumes_without_loss_or_duplicates() {
     assert!(first.len() < 2 * PROBLEMS, "the run was not interrupted");
 
     // Second run: finishes the rest.
-    let out = command().output().unwrap();
+    let out = command().assert_success();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     assert!(
         stderr.contains("line 11: not JSON"),
         "a bad line is reported: {stderr}"
@@ -100,9 +97,13 @@ fn killed_run_resumes_without_loss_or_duplicates() {
     assert_eq!(keys.len(), 2 * PROBLEMS);
 
     // Third run: nothing left to do.
-    let out = command().output().unwrap();
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to do"));
+    let out = command().assert_success();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("wrote 0 trajectories")
+            && stderr.contains(&format!("({} already there, 0 failed)", 2 * PROBLEMS)),
+        "{stderr}"
+    );
     assert_eq!(lines(&output).len(), 2 * PROBLEMS);
 }
 
@@ -119,7 +120,7 @@ fn shards_split_the_input_deterministically() {
     let mut ids = Vec::new();
     for shard in ["0/2", "1/2"] {
         let output = dir.path().join(format!("out{}.jsonl", &shard[..1]));
-        let out = crate::start_bin()
+        crate::start()
             .args(["infer", "--quiet", "--no-end-hints", "--shard", shard])
             .arg("--model")
             .arg(format!("scripted:{}", script.display()))
@@ -127,13 +128,7 @@ fn shards_split_the_input_deterministically() {
             .arg(&input)
             .arg("--output")
             .arg(&output)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .assert_success();
         let shard_ids: Vec<String> = lines(&output)
             .iter()
             .map(|l| serde_json::from_str::<Trajectory>(l).unwrap().id)
@@ -150,21 +145,19 @@ fn missing_model_and_strict_input_are_clear_errors() {
     let input = dir.path().join("problems.jsonl");
     std::fs::write(&input, "{\"id\": 1, \"problem\": \"x\"}\n{bad\n").unwrap();
     let output = dir.path().join("out.jsonl");
-    let out = crate::start_bin()
+    let out = crate::start()
         .args(["infer", "--quiet", "--model", "/nonexistent/model.gguf"])
         .arg("--input")
         .arg(&input)
         .arg("--output")
         .arg(&output)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+        .assert_code(2);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("/nonexistent/model.gguf does not exist"),
         "{stderr}"
     );
-    let out = crate::start_bin()
+    let out = crate::start()
         .args([
             "infer",
             "--quiet",
@@ -176,8 +169,7 @@ fn missing_model_and_strict_input_are_clear_errors() {
         .arg(&input)
         .arg("--output")
         .arg(&output)
-        .output()
-        .unwrap();
+        .assert_failure();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("line 2: not JSON") && stderr.contains("--strict"),

@@ -1,10 +1,6 @@
 //! The `start score --pairs`, `start filter` and `start export` commands on small files.
 
-use std::process::Command;
-
-fn start() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_start"))
-}
+use crate::start;
 
 #[test]
 fn pairs_are_written_back_with_equal() {
@@ -21,13 +17,7 @@ fn pairs_are_written_back_with_equal() {
         .arg(&input)
         .arg("--output")
         .arg(&output)
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+        .assert_success();
     let text = std::fs::read_to_string(&output).unwrap();
     let equal: Vec<bool> = text
         .lines()

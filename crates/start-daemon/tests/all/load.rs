@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use start_daemon::Client;
 use start_sandbox::{Limit, Limits, SessionLimits, Status, TurnLimits};
 
-use crate::{Daemon, error_kind, outcome};
+use crate::{DaemonExt, daemon, error_kind, outcome};
 
 const CLIENTS: u64 = 64;
 const REQUESTS: u64 = 200;
@@ -83,11 +83,11 @@ async fn one_client(client: Client, c: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_clients_mixed_requests_all_answered() {
-    let daemon = Daemon::start(&[]);
+    let daemon = daemon(&[]);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
-        let client = Client::connect(&daemon.socket).await.unwrap();
+        let client = Client::connect(daemon.socket()).await.unwrap();
         tasks.push(tokio::spawn(one_client(client, c)));
     }
     let mut total = 0;
@@ -96,7 +96,7 @@ async fn sixty_four_clients_mixed_requests_all_answered() {
     }
     let elapsed = started.elapsed();
     assert_eq!(total, CLIENTS * REQUESTS);
-    let stats = Client::connect(&daemon.socket)
+    let stats = Client::connect(daemon.socket())
         .await
         .unwrap()
         .stats()
@@ -122,7 +122,7 @@ async fn sixty_four_clients_mixed_requests_all_answered() {
 /// Pipelined on one connection: each id is answered exactly once, and nothing extra arrives.
 #[test]
 fn pipelined_requests_are_each_answered_exactly_once() {
-    let daemon = Daemon::start(&[]);
+    let daemon = daemon(&[]);
     let mut raw = daemon.raw();
     const N: u64 = 300;
     for id in 0..N {

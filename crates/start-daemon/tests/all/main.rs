@@ -12,105 +12,52 @@ mod workers;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use start_daemon::Reply;
+use start_daemon::testutil::{TestCommand, TestDaemon};
 
-/// A running `startd`, killed on drop.
-pub struct Daemon {
-    child: Option<Child>,
-    pub socket: PathBuf,
-    pub dir: tempfile::TempDir,
+/// Starts `startd --socket DIR/startd.sock --workers 2 EXTRA...` in a fresh temporary folder
+/// (two workers unless `extra` says otherwise) and waits for its socket.
+pub fn daemon(extra: &[&str]) -> TestDaemon {
+    TestDaemon::start(env!("CARGO_BIN_EXE_startd"), &with_workers(extra))
 }
 
-impl Daemon {
-    /// Starts `startd --socket DIR/startd.sock --workers 2 EXTRA...` and waits for its socket.
-    pub fn start(extra: &[&str]) -> Daemon {
-        let dir = tempfile::Builder::new()
-            .prefix("startd-test-")
-            .tempdir()
-            .unwrap();
-        let socket = dir.path().join("startd.sock");
-        Self::start_at(dir, socket, extra)
-    }
-
-    pub fn start_at(dir: tempfile::TempDir, socket: PathBuf, extra: &[&str]) -> Daemon {
-        let child = Self::spawn(&socket, extra);
-        let mut d = Daemon {
-            child: Some(child),
-            socket,
-            dir,
-        };
-        d.wait_for_socket();
-        d
-    }
-
-    pub fn spawn(socket: &std::path::Path, extra: &[&str]) -> Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_startd"));
-        cmd.arg("--socket").arg(socket);
-        if !extra.contains(&"--workers") {
-            cmd.args(["--workers", "2"]);
-        }
-        cmd.args(extra)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap()
-    }
-
-    fn wait_for_socket(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while Instant::now() < deadline {
-            if UnixStream::connect(&self.socket).is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("startd exited while starting: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("startd did not start listening");
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
-    }
-
-    pub fn signal(&self, sig: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
-    }
-
-    /// Waits for the daemon to exit, at most `timeout`.
-    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        let child = self.child.as_mut().unwrap();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
-                return status;
-            }
-            assert!(Instant::now() < deadline, "startd did not exit in time");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn client(&self) -> start_daemon::BlockingClient {
-        start_daemon::BlockingClient::connect(&self.socket).unwrap()
-    }
-
-    pub fn raw(&self) -> Raw {
-        Raw::connect(&self.socket)
-    }
+/// Like [`daemon`], in a folder the test prepared.
+pub fn daemon_in(dir: tempfile::TempDir, extra: &[&str]) -> TestDaemon {
+    TestDaemon::start_in(env!("CARGO_BIN_EXE_startd"), dir, &with_workers(extra))
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+fn with_workers<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = Vec::new();
+    if !extra.contains(&"--workers") {
+        args.extend(["--workers", "2"]);
+    }
+    args.extend(extra);
+    args
+}
+
+/// The `startd` binary, run to its end (not a fixture: for its exit codes and messages).
+pub fn startd() -> TestCommand {
+    TestCommand::new(env!("CARGO_BIN_EXE_startd"))
+}
+
+/// What these tests do to a [`TestDaemon`] besides what the fixture offers.
+pub trait DaemonExt {
+    /// Sends `sig` to the daemon.
+    fn signal(&self, sig: nix::sys::signal::Signal);
+    /// A raw connection to the daemon.
+    fn raw(&self) -> Raw;
+}
+
+impl DaemonExt for TestDaemon {
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
+        nix::sys::signal::kill(pid, sig).unwrap();
+    }
+
+    fn raw(&self) -> Raw {
+        Raw::connect(self.socket())
     }
 }
 

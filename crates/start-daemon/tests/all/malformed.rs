@@ -4,12 +4,13 @@
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+use start_daemon::testutil::TestDaemon;
 use start_daemon::{ErrorKind, MAX_FRAME_BYTES};
 use start_sandbox::Status;
 
-use crate::{Daemon, error_kind, outcome};
+use crate::{DaemonExt, daemon, error_kind, outcome};
 
-fn still_serving(daemon: &Daemon) {
+fn still_serving(daemon: &TestDaemon) {
     let client = daemon.client();
     client.ping().unwrap();
     let o = client.exec("print(2 + 2)", &Default::default()).unwrap();
@@ -18,7 +19,7 @@ fn still_serving(daemon: &Daemon) {
 
 #[test]
 fn malformed_input_is_refused_and_the_daemon_carries_on() {
-    let daemon = Daemon::start(&[]);
+    let daemon = daemon(&[]);
     // A healthy client stays connected throughout.
     let bystander = daemon.client();
 
@@ -136,7 +137,7 @@ fn malformed_input_is_refused_and_the_daemon_carries_on() {
 
 #[test]
 fn random_bytes_never_take_the_daemon_down() {
-    let daemon = Daemon::start(&["--workers", "1"]);
+    let daemon = daemon(&["--workers", "1"]);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 48,
         ..ProptestConfig::default()
@@ -161,7 +162,7 @@ fn random_bytes_never_take_the_daemon_down() {
 
 #[test]
 fn a_full_queue_answers_busy_at_once() {
-    let daemon = Daemon::start(&["--workers", "1", "--queue", "2"]);
+    let daemon = daemon(&["--workers", "1", "--queue", "2"]);
     let mut raw = daemon.raw();
     const N: u64 = 12;
     let sent = Instant::now();

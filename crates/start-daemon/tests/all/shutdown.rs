@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use start_daemon::ErrorKind;
 
-use crate::{Daemon, Raw, error_kind, outcome};
+use crate::{DaemonExt, Raw, daemon, error_kind, outcome};
 
 /// Busy-waits `secs` seconds in the guest, then prints `done`.
 fn spin(secs: f64) -> String {
@@ -15,7 +15,7 @@ fn spin(secs: f64) -> String {
 
 #[test]
 fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
-    let mut daemon = Daemon::start(&[]);
+    let mut daemon = daemon(&[]);
     let mut raw = daemon.raw();
     // Four one-second requests on two workers: two run, two wait in the queue.
     for id in 0..4 {
@@ -31,11 +31,11 @@ fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
 
     // New connections are refused at once, and the socket file is removed.
     let deadline = Instant::now() + Duration::from_secs(2);
-    while daemon.socket.exists() {
+    while daemon.socket().exists() {
         assert!(Instant::now() < deadline, "socket file still there");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(std::os::unix::net::UnixStream::connect(&daemon.socket).is_err());
+    assert!(std::os::unix::net::UnixStream::connect(daemon.socket()).is_err());
 
     // An idle connection is closed; a new request on a busy one is answered `shutting_down`.
     assert!(idle.recv().is_none());
@@ -67,7 +67,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
 
 #[test]
 fn requests_past_the_grace_period_get_shutting_down() {
-    let mut daemon = Daemon::start(&["--workers", "1", "--shutdown-grace", "0.5"]);
+    let mut daemon = daemon(&["--workers", "1", "--shutdown-grace", "0.5"]);
     let mut raw: Raw = daemon.raw();
     raw.send_json(&format!(
         r#"{{"id":1,"op":"exec","code":"{}"}}"#,
@@ -93,5 +93,5 @@ fn requests_past_the_grace_period_get_shutting_down() {
     );
     let status = daemon.wait(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0));
-    assert!(!daemon.socket.exists());
+    assert!(!daemon.socket().exists());
 }

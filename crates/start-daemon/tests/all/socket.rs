@@ -2,27 +2,26 @@
 //! acceptance 5: a uid that is not allowed is refused.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::Duration;
 
-use crate::Daemon;
+use start_daemon::testutil::{TestCommand, TestDaemon};
+
+use crate::{daemon, daemon_in, startd};
 
 #[test]
 fn socket_is_private_and_a_live_daemon_is_not_taken_over() {
-    let daemon = Daemon::start(&["--workers", "1"]);
-    let mode = std::fs::metadata(&daemon.socket)
+    let daemon = daemon(&["--workers", "1"]);
+    let mode = std::fs::metadata(daemon.socket())
         .unwrap()
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_startd"))
+    let out = startd()
         .arg("--socket")
-        .arg(&daemon.socket)
+        .arg(daemon.socket())
         .args(["--workers", "1"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+        .assert_code(2);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("already listening"), "{stderr}");
     // The first daemon is unaffected.
@@ -32,11 +31,12 @@ fn socket_is_private_and_a_live_daemon_is_not_taken_over() {
 #[test]
 fn a_stale_socket_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("startd.sock");
+    let socket = dir.path().join(TestDaemon::SOCKET_FILE);
     // A socket file nobody listens on, as a crashed daemon leaves behind.
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     assert!(socket.exists());
-    let daemon = Daemon::start_at(dir, socket, &["--workers", "1"]);
+    let daemon = daemon_in(dir, &["--workers", "1"]);
+    assert_eq!(daemon.socket(), socket);
     daemon.client().ping().unwrap();
 }
 
@@ -45,13 +45,11 @@ fn a_regular_file_in_the_way_is_not_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("startd.sock");
     std::fs::write(&socket, "precious").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_startd"))
+    startd()
         .arg("--socket")
         .arg(&socket)
         .args(["--workers", "1"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+        .assert_code(2);
     assert_eq!(std::fs::read_to_string(&socket).unwrap(), "precious");
 }
 
@@ -79,31 +77,23 @@ except BrokenPipeError:
 n = struct.unpack(">I", s.recv(4))[0]
 print(json.loads(s.recv(n)))
 "#;
-    let ping_as_nobody = |daemon: &Daemon| {
+    let ping_as_nobody = |daemon: &TestDaemon| {
         // Let `nobody` reach the socket file, so that the peer-credential check is what
         // decides.
-        std::fs::set_permissions(daemon.dir.path(), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-        std::fs::set_permissions(&daemon.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-        let out = Command::new("python3")
+        std::fs::set_permissions(daemon.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(daemon.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
+        let mut python = std::process::Command::new("python3");
+        python.uid(NOBODY).gid(NOBODY);
+        TestCommand::from(python)
             .args(["-c", script])
-            .arg(&daemon.socket)
+            .arg(daemon.socket())
             .current_dir("/")
             .env_remove("PYTHONPATH")
-            .uid(NOBODY)
-            .gid(NOBODY)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+            .stdout()
     };
     use std::os::unix::process::CommandExt;
 
-    let daemon = Daemon::start(&["--workers", "1"]);
+    let daemon = daemon(&["--workers", "1"]);
     let answer = ping_as_nobody(&daemon);
     assert!(answer.contains("forbidden"), "{answer}");
     daemon.client().ping().unwrap();
@@ -111,7 +101,7 @@ print(json.loads(s.recv(n)))
     assert_eq!(stats.errors.get("forbidden"), Some(&1));
     drop(daemon);
 
-    let daemon = Daemon::start(&["--workers", "1", "--allow-uid", &NOBODY.to_string()]);
+    let daemon = crate::daemon(&["--workers", "1", "--allow-uid", &NOBODY.to_string()]);
     let answer = ping_as_nobody(&daemon);
     assert!(answer.contains("pong"), "{answer}");
     std::thread::sleep(Duration::from_millis(10));

@@ -8,7 +8,7 @@ use nix::unistd::Pid;
 use start_daemon::{BlockingClient, ErrorKind, Stats};
 use start_sandbox::{Limits, SessionLimits, TurnLimits};
 
-use crate::Daemon;
+use crate::daemon;
 
 /// Waits until some worker is busy and returns its pid.
 fn busy_worker(client: &BlockingClient) -> u32 {
@@ -54,8 +54,8 @@ fn bystander(
 
 #[test]
 fn killed_worker_fails_only_its_request_and_is_replaced() {
-    let daemon = Daemon::start(&[]);
-    let socket = daemon.socket.clone();
+    let daemon = daemon(&[]);
+    let socket = daemon.socket().to_path_buf();
     let victim = std::thread::spawn(move || {
         let client = BlockingClient::connect(&socket).unwrap();
         let limits = Limits {
@@ -68,7 +68,7 @@ fn killed_worker_fails_only_its_request_and_is_replaced() {
     let pid = busy_worker(&observer);
     // Concurrent requests run on the other worker meanwhile.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let others = bystander(daemon.socket.clone(), stop.clone());
+    let others = bystander(daemon.socket().to_path_buf(), stop.clone());
     std::thread::sleep(Duration::from_millis(200));
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
 
@@ -88,8 +88,8 @@ fn killed_worker_fails_only_its_request_and_is_replaced() {
 
 #[test]
 fn hung_worker_is_killed_after_wall_time_plus_grace() {
-    let daemon = Daemon::start(&[]);
-    let socket = daemon.socket.clone();
+    let daemon = daemon(&[]);
+    let socket = daemon.socket().to_path_buf();
     let victim = std::thread::spawn(move || {
         let client = BlockingClient::connect(&socket).unwrap();
         let limits = Limits {
@@ -121,7 +121,7 @@ fn hung_worker_is_killed_after_wall_time_plus_grace() {
 
 #[test]
 fn sessions_pin_to_a_worker_and_die_with_it() {
-    let daemon = Daemon::start(&[]);
+    let daemon = daemon(&[]);
     let client = daemon.client();
     let a = client.open_session(&SessionLimits::default()).unwrap();
     let b = client.open_session(&SessionLimits::default()).unwrap();
@@ -162,7 +162,7 @@ fn sessions_pin_to_a_worker_and_die_with_it() {
 
 #[test]
 fn idle_sessions_are_closed() {
-    let daemon = Daemon::start(&["--workers", "1"]);
+    let daemon = daemon(&["--workers", "1"]);
     let client = daemon.client();
     let limits = SessionLimits {
         idle_timeout: Duration::from_millis(300),
