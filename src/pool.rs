@@ -3,7 +3,8 @@
 //! place writes output, updates progress and decides to stop.
 //!
 //! The source is pulled under a lock, one item at a time, so it can be a lazy stream (a JSONL
-//! reader) and memory stays bounded by the items in flight. A panic in `work` is caught and
+//! reader), and results wait in a channel of one slot per worker, so memory stays bounded by
+//! the items in flight. A panic in `work` is caught and
 //! handed over as [`Done::Panicked`] instead of ending the batch: one hostile item never loses
 //! the others' results.
 
@@ -54,7 +55,8 @@ where
 {
     let source = Mutex::new(next);
     let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<Done<R>>();
+    // Bounded, so a slow `done` holds the workers back instead of piling up results.
+    let (tx, rx) = mpsc::sync_channel::<Done<R>>(workers.max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers.max(1) {
             let tx = tx.clone();

@@ -334,11 +334,13 @@ pub fn run(args: InferArgs) -> Result<ExitCode> {
     };
     let mut writer = TrajectoryWriter::open(&output)
         .with_context(|| format!("cannot open the output {}", output.display()))?;
-    if writer.unreadable_lines > 0 {
+    if let Some(first) = writer.first_unreadable_line {
         eprintln!(
-            "start: {}: {} line(s) are not trajectories; kept, not counted as done",
+            "start: {}: {} line(s) are not trajectories (malformed or over {} bytes, the first \
+             at line {first}); kept, not counted as done",
             output.display(),
-            writer.unreadable_lines
+            writer.unreadable_lines,
+            start::trajectory::MAX_TRAJECTORY_LINE_BYTES
         );
     }
     let plan = BatchPlan {
@@ -346,6 +348,13 @@ pub fn run(args: InferArgs) -> Result<ExitCode> {
         samples: args.samples,
     };
     let (work, skipped) = batch::pending(&problems, &plan, &writer);
+    if work.is_empty() {
+        eprintln!(
+            "start: nothing to do: all {skipped} trajectories are already in {}",
+            output.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let backend = args.backend()?;
     let sandbox = args.runtime.sandbox()?;
     let jobs = args

@@ -72,10 +72,8 @@ pub(super) fn writer(path: Option<&Path>) -> Result<Box<dyn Write>> {
 /// Opens the JSONL file `path` for bounded line reading; skipped over-long lines are printed.
 pub(super) fn reader(path: &Path) -> Result<LineReader<BufReader<File>>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Ok(LineReader::new(
-        BufReader::new(file),
-        path.display().to_string(),
-    ))
+    let reader = LineReader::new(BufReader::new(file), path.display().to_string());
+    Ok(reader.with_skip_report(|e| eprintln!("start: {e}; skipped")))
 }
 
 pub fn run(args: ScoreArgs) -> Result<std::process::ExitCode> {

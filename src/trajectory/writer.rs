@@ -37,6 +37,8 @@ pub struct TrajectoryWriter {
     done: HashSet<(String, u32)>,
     /// Lines in the file that could not be read back (kept, not counted as done).
     pub unreadable_lines: usize,
+    /// The first unreadable line's 1-based number, to name in a warning.
+    pub first_unreadable_line: Option<usize>,
 }
 
 impl TrajectoryWriter {
@@ -60,6 +62,7 @@ impl TrajectoryWriter {
             .map_err(err)?;
         let mut done = HashSet::new();
         let mut unreadable_lines = 0;
+        let mut first_unreadable_line = None;
         let mut complete_len = 0u64;
         {
             let mut reader = LineReader::new(BufReader::new(&mut file), path.display().to_string())
@@ -82,7 +85,10 @@ impl TrajectoryWriter {
                     Some(key) => {
                         done.insert((key.id, key.sample));
                     }
-                    None => unreadable_lines += 1,
+                    None => {
+                        unreadable_lines += 1;
+                        first_unreadable_line.get_or_insert(reader.line_number());
+                    }
                 }
             }
         }
@@ -95,6 +101,7 @@ impl TrajectoryWriter {
             path: path.to_path_buf(),
             done,
             unreadable_lines,
+            first_unreadable_line,
         })
     }
 

@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod huge_lines;
 mod infer;
 mod judge;
 mod rft;

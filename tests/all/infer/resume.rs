@@ -100,8 +100,7 @@ fn killed_run_resumes_without_loss_or_duplicates() {
     let out = command().assert_success();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("wrote 0 trajectories")
-            && stderr.contains(&format!("({} already there, 0 failed)", 2 * PROBLEMS)),
+        stderr.contains(&format!("nothing to do: all {} trajectories", 2 * PROBLEMS)),
         "{stderr}"
     );
     assert_eq!(lines(&output).len(), 2 * PROBLEMS);
