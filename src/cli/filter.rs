@@ -1,12 +1,12 @@
 //! `start filter`: drop wrong and degenerate trajectories, keep the most diverse K per
 //! problem, record why each one went, and report.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use start::rft::filter::FilterConfig;
-use start::rft::{self, Report};
+use start::rft;
 
 use super::read_text;
 use super::score::{bytes_bar, writer};
@@ -75,16 +75,6 @@ impl FilterConfigArgs {
     }
 }
 
-/// Writes the report as JSON and text beside each other.
-pub(super) fn write_report(report: &Report, json: &Path) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(report)?;
-    std::fs::write(json, bytes).with_context(|| format!("cannot write {}", json.display()))?;
-    let txt = json.with_extension("txt");
-    std::fs::write(&txt, report.summary())
-        .with_context(|| format!("cannot write {}", txt.display()))?;
-    Ok(())
-}
-
 pub fn run(args: FilterArgs) -> Result<std::process::ExitCode> {
     let config = args.config.config()?;
     let mut kept = writer(args.output.as_deref())?;
@@ -104,7 +94,7 @@ pub fn run(args: FilterArgs) -> Result<std::process::ExitCode> {
     )?;
     bar.finish_and_clear();
     if let Some(path) = &args.report {
-        write_report(&report, path)?;
+        report.write(path)?;
     }
     eprint!("{}", report.summary());
     Ok(std::process::ExitCode::SUCCESS)

@@ -7,13 +7,13 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use start::rft::score::{Scorer, load_tests};
-use start::rft::{self, Report, Round, Step};
+use start::rft::score::Scorer;
+use start::rft::{Round, RoundSteps, Step};
 
 use super::RuntimeArgs;
 use super::export::ExportOptionArgs;
-use super::filter::{FilterConfigArgs, write_report};
-use super::score::{bytes_bar, reader};
+use super::filter::FilterConfigArgs;
+use super::score::bytes_bar;
 
 #[derive(Debug, Args)]
 pub struct RftArgs {
@@ -45,6 +45,7 @@ pub struct RftArgs {
 
 pub fn run(args: RftArgs) -> Result<ExitCode> {
     let mut round = Round::open(&args.round_dir)?;
+    let round_dir = round.dir.clone();
     let trajectories = round.path("trajectories.jsonl");
     let quiet = args.runtime.quiet;
 
@@ -70,67 +71,55 @@ pub fn run(args: RftArgs) -> Result<ExitCode> {
         bail!("{} does not exist", trajectories.display());
     }
 
-    if !round.is_done(Step::Score) {
-        let sandbox = args.runtime.sandbox()?;
-        let mut scorer = Scorer::new(Some(&sandbox));
-        let (tests, _) = load_tests(reader(&args.input)?)?;
-        scorer.tests = tests;
-        let jobs = args
+    let sandbox = args.runtime.sandbox()?;
+    let steps = RoundSteps {
+        scorer: Scorer::new(Some(&sandbox)),
+        problems: &args.input,
+        jobs: args
             .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let mut out = round.create("scored.jsonl")?;
-        let bar = bytes_bar(&trajectories, "score", quiet);
-        let progress = |b: u64| bar.set_position(b);
-        let s = rft::score_stream(&scorer, reader(&trajectories)?, &mut out, jobs, &progress)?;
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        filter: args.filter.config()?,
+        export: args.export.options(),
+    };
+    let bars = [Step::Score, Step::Filter, Step::Export].map(|step| {
+        let name = format!("{step:?}").to_lowercase();
+        (step, bytes_bar(&round.path(input_of(step)), &name, quiet))
+    });
+    let progress = |step: Step, bytes: u64| {
+        for (s, bar) in &bars {
+            if *s == step {
+                // A bar's length is its input's size, known once the step before wrote it.
+                if bar.length() == Some(0) {
+                    bar.set_length(
+                        std::fs::metadata(round_dir.join(input_of(step))).map_or(0, |m| m.len()),
+                    );
+                }
+                bar.set_position(bytes);
+            }
+        }
+    };
+    let done = round.run_steps(steps, &progress, |e| eprintln!("start: {e}; skipped"))?;
+    for (_, bar) in &bars {
         bar.finish_and_clear();
-        drop(out);
-        round.commit("scored.jsonl")?;
-        round.finish(Step::Score)?;
+    }
+    if let Some(s) = done.scored {
         eprintln!(
             "scored {}: {} right, {} wrong, {} undecided",
             s.trajectories, s.correct, s.wrong, s.undecided
         );
     }
-
-    let report_path = round.path("report.json");
-    if !round.is_done(Step::Filter) {
-        let config = args.filter.config()?;
-        let mut kept = round.create("kept.jsonl")?;
-        let mut dropped = round.create("dropped.jsonl")?;
-        let scored = round.path("scored.jsonl");
-        let bar = bytes_bar(&scored, "filter", quiet);
-        let progress = |b: u64| bar.set_position(b);
-        let report = rft::filter_file(&scored, &config, &mut kept, &mut dropped, &progress, |e| {
-            eprintln!("start: {e}; skipped")
-        })?;
-        bar.finish_and_clear();
-        drop((kept, dropped));
-        round.commit("kept.jsonl")?;
-        round.commit("dropped.jsonl")?;
-        write_report(&report, &report_path)?;
-        round.finish(Step::Filter)?;
-    }
-
-    if !round.is_done(Step::Export) {
-        let kept = round.path("kept.jsonl");
-        let mut out = round.create("sft.jsonl")?;
-        let bar = bytes_bar(&kept, "export", quiet);
-        let progress = |b: u64| bar.set_position(b);
-        let (n, _) =
-            rft::export_stream(reader(&kept)?, &mut out, &args.export.options(), &progress)?;
-        bar.finish_and_clear();
-        drop(out);
-        round.commit("sft.jsonl")?;
-        let mut report: Report = serde_json::from_slice(
-            &std::fs::read(&report_path)
-                .with_context(|| format!("cannot read {}", report_path.display()))?,
-        )?;
-        report.exported = Some(n);
-        write_report(&report, &report_path)?;
-        round.finish(Step::Export)?;
-    }
     let summary = std::fs::read_to_string(round.path("report.txt")).unwrap_or_default();
     eprint!("{summary}");
     eprintln!("round folder: {}", round.dir.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file a step reads.
+fn input_of(step: Step) -> &'static str {
+    match step {
+        Step::Sample => "problems",
+        Step::Score => "trajectories.jsonl",
+        Step::Filter => "scored.jsonl",
+        Step::Export => "kept.jsonl",
+    }
 }

@@ -275,7 +275,7 @@ fn ignored_failure(t: &Trajectory, config: &FilterConfig) -> Option<String> {
             after.push_str(s.text());
         }
         let after = clip(&after, config.ack_window_bytes).to_lowercase();
-        let acknowledged = after.contains("```python")
+        let acknowledged = after.contains(start_grade::fence::CODE_FENCE)
             || config
                 .ack_words
                 .iter()

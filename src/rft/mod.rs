@@ -4,14 +4,23 @@
 //! - [`score`]: the verdict of one trajectory (math answer or code tests).
 //! - [`filter`]: which scored trajectories are kept, and why the others are dropped.
 //! - [`export`]: kept trajectories as SFT examples.
-//! - [`round`]: the streaming steps over JSONL files, the round report, the resumable round.
+//! - [`stream`]: those steps over JSONL files, line by line, in bounded memory.
+//! - [`report`]: a round's report and the record of each drop.
+//! - [`round`]: the resumable round folder and its steps.
+//! - [`error`]: what stops a step.
 
+pub mod error;
 pub mod export;
 pub mod filter;
+pub mod report;
 pub mod round;
 pub mod score;
+pub mod stream;
 
-pub use round::{
-    DropRecord, Progress, Report, RftError, Round, SCORE_CHUNK, ScoreSummary, Step, export_stream,
-    filter_file, pairs_stream, score_parallel, score_stream,
+pub use error::RftError;
+pub use report::{DropRecord, Report};
+pub use round::{Round, RoundSteps, Step, StepsDone};
+pub use stream::{
+    Progress, SCORE_CHUNK, ScoreSummary, export_stream, filter_file, pairs_stream, score_parallel,
+    score_stream,
 };

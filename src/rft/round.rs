@@ -1,394 +1,23 @@
-//! Hint-RFT rounds: the streaming steps (score, filter, export, answer pairs), the round report,
-//! and the round folder that makes `start rft` resumable.
-//!
-//! Every step reads JSONL one line at a time ([`jsonl::LineReader`]) and writes as it goes, so
-//! memory is bounded by a line and a chunk of [`SCORE_CHUNK`] trajectories, plus the small
-//! per-problem state of filtering ([`filter::Candidate`]) and the report (one entry per
-//! problem). A malformed line is counted and skipped, never fatal.
+//! A Hint-RFT round folder, which makes `start rft` resumable.
 //!
 //! A round folder holds `trajectories.jsonl` (from `start infer`), `scored.jsonl`,
 //! `kept.jsonl`, `dropped.jsonl` (one `{id, sample, filter, reason}` per drop), `sft.jsonl`,
 //! `report.json`, `report.txt`, and `round.json`, the steps finished so far. Each step writes
 //! a `.partial` file and renames it when done, so a killed round redoes at most one step.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::jsonl::{self, JsonlError, LineError, LineReader};
-use crate::rft::export::{ExportOptions, to_example};
-use crate::rft::filter::{self, Candidate, FilterConfig, FilterName};
-use crate::rft::score::{Method, Pair, Scored, Scorer};
-use crate::trajectory::{Segment, Trajectory};
-use start_grade::answer::Verdict;
-
-/// Trajectories scored together (read, scored in parallel, written in order).
-pub const SCORE_CHUNK: usize = 64;
-
-/// Called with the bytes of input consumed so far (drives a progress bar).
-pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
-
-/// A step of a round failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RftError {
-    /// Reading or writing JSONL failed.
-    #[error(transparent)]
-    Jsonl(#[from] JsonlError),
-    /// A file could not be opened, created or renamed.
-    #[error("{path}: {source}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> RftError + '_ {
-    move |source| RftError::File {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Counts from `start score`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScoreSummary {
-    /// Trajectories scored.
-    pub trajectories: usize,
-    /// Right.
-    pub correct: usize,
-    /// Wrong (including no answer).
-    pub wrong: usize,
-    /// Could not be decided.
-    pub undecided: usize,
-    /// Decided by the symbolic check.
-    pub sympy: usize,
-    /// Lines that were not trajectories (skipped).
-    pub bad_lines: usize,
-}
-
-/// Scores a trajectory stream into a scored stream, `jobs` trajectories at a time.
-///
-/// # Errors
-/// I/O errors (an over-long line is skipped and counted as bad).
-pub fn score_stream(
-    scorer: &Scorer<'_>,
-    mut reader: LineReader<impl BufRead>,
-    output: &mut impl Write,
-    jobs: usize,
-    progress: Progress<'_>,
-) -> Result<ScoreSummary, RftError> {
-    let jobs = jobs.max(1);
-    let mut summary = ScoreSummary::default();
-    loop {
-        let mut chunk: Vec<Trajectory> = Vec::with_capacity(SCORE_CHUNK);
-        while chunk.len() < SCORE_CHUNK {
-            let Some(line) = reader.next_record(&mut summary.bad_lines)? else {
-                break;
-            };
-            match serde_json::from_slice::<Trajectory>(line) {
-                Ok(t) => chunk.push(t),
-                Err(_) => summary.bad_lines += 1,
-            }
-        }
-        if chunk.is_empty() {
-            break;
-        }
-        let scores = score_parallel(scorer, &chunk, jobs);
-        for (trajectory, score) in chunk.into_iter().zip(scores) {
-            summary.trajectories += 1;
-            match score.correct {
-                Some(true) => summary.correct += 1,
-                Some(false) => summary.wrong += 1,
-                None => summary.undecided += 1,
-            }
-            if score.method == Method::Sympy {
-                summary.sympy += 1;
-            }
-            jsonl::write_line(output, &Scored { trajectory, score })?;
-        }
-        progress(reader.bytes_read());
-    }
-    output.flush().map_err(JsonlError::from)?;
-    Ok(summary)
-}
-
-/// Scores `chunk` on `jobs` threads, results in order. A trajectory whose scoring panicked gets
-/// an undecided score that says so.
-pub fn score_parallel(
-    scorer: &Scorer<'_>,
-    chunk: &[Trajectory],
-    jobs: usize,
-) -> Vec<crate::rft::score::Score> {
-    crate::pool::map_ordered(jobs, chunk, |t| scorer.score(t))
-        .into_iter()
-        .map(|s| {
-            s.unwrap_or_else(|why| crate::rft::score::Score {
-                extracted: None,
-                correct: None,
-                method: Method::None,
-                correct_before_hints: None,
-                tests_passed: None,
-                note: Some(format!("scoring failed: {why}")),
-            })
-        })
-        .collect()
-}
-
-/// Reads `{"gold", "pred"}` lines and writes each back with `"equal"`; returns (pairs, equal).
-///
-/// # Errors
-/// I/O errors (an over-long line is skipped and counted as bad).
-pub fn pairs_stream(
-    scorer: &Scorer<'_>,
-    mut reader: LineReader<impl BufRead>,
-    output: &mut impl Write,
-    progress: Progress<'_>,
-) -> Result<(usize, usize, usize), RftError> {
-    let (mut n, mut equal, mut bad) = (0, 0, 0);
-    while let Some(line) = reader.next_record(&mut bad)? {
-        let Ok(mut pair) = serde_json::from_slice::<Pair>(line) else {
-            bad += 1;
-            continue;
-        };
-        let eq = scorer.equal(&pair.gold, &pair.pred).0 == Verdict::Equal;
-        pair.equal = Some(eq);
-        n += 1;
-        equal += usize::from(eq);
-        jsonl::write_line(output, &pair)?;
-        progress(reader.bytes_read());
-    }
-    output.flush().map_err(JsonlError::from)?;
-    Ok((n, equal, bad))
-}
-
-/// A round's report: what came in, how good it was, what the filters did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Report {
-    /// Distinct problems.
-    pub problems: usize,
-    /// Trajectories read.
-    pub trajectories: usize,
-    /// Lines that were not scored trajectories (skipped).
-    pub bad_lines: usize,
-    /// Trajectories whose answer is right.
-    pub correct: usize,
-    /// Fraction of trajectories that are right (after hints: the final answer).
-    pub pass_rate: f64,
-    /// Fraction of problems with at least one right trajectory.
-    pub problem_pass_rate: f64,
-    /// Fraction right of the answers given before the first hint, over trajectories that had
-    /// one (math); `None` when none had.
-    pub pass_rate_before_hints: Option<f64>,
-    /// Trajectories with an answer before the first hint.
-    pub answered_before_hints: usize,
-    /// Mean tool calls per trajectory.
-    pub tool_calls_per_trajectory: f64,
-    /// Mean hints per trajectory.
-    pub hints_per_trajectory: f64,
-    /// Trajectories kept.
-    pub kept: usize,
-    /// Drops per filter (every filter listed, zero included).
-    pub drops: BTreeMap<String, usize>,
-    /// Lines exported as SFT data (set by the export step).
-    pub exported: Option<usize>,
-}
-
-impl Report {
-    /// A few lines for people.
-    pub fn summary(&self) -> String {
-        let mut s = format!(
-            "{} problems, {} trajectories ({} bad lines)\npass rate {:.1}% ({} right), problems solved {:.1}%",
-            self.problems,
-            self.trajectories,
-            self.bad_lines,
-            100.0 * self.pass_rate,
-            self.correct,
-            100.0 * self.problem_pass_rate
-        );
-        if let Some(before) = self.pass_rate_before_hints {
-            s.push_str(&format!(
-                "\nbefore hints {:.1}% of {} answered",
-                100.0 * before,
-                self.answered_before_hints
-            ));
-        }
-        s.push_str(&format!(
-            "\n{:.2} tool calls, {:.2} hints per trajectory\nkept {}",
-            self.tool_calls_per_trajectory, self.hints_per_trajectory, self.kept
-        ));
-        let dropped: Vec<String> = self
-            .drops
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
-        if !dropped.is_empty() {
-            s.push_str(&format!("; dropped: {}", dropped.join(", ")));
-        }
-        if let Some(n) = self.exported {
-            s.push_str(&format!("\nexported {n}"));
-        }
-        s.push('\n');
-        s
-    }
-}
-
-/// One line of `dropped.jsonl`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DropRecord {
-    /// The problem.
-    pub id: String,
-    /// The sample.
-    pub sample: u32,
-    /// The filter that dropped it.
-    pub filter: FilterName,
-    /// Why.
-    pub reason: String,
-}
-
-/// Filters a scored file (two streaming passes) into `kept` and `dropped` and reports.
-///
-/// Over-long lines are skipped, counted in [`Report::bad_lines`] and given to `skip_report`.
-///
-/// # Errors
-/// I/O errors (an over-long line is skipped and counted as bad).
-pub fn filter_file(
-    input: &Path,
-    config: &FilterConfig,
-    kept: &mut impl Write,
-    dropped: &mut impl Write,
-    progress: Progress<'_>,
-    skip_report: impl FnMut(&LineError) + Send + 'static,
-) -> Result<Report, RftError> {
-    let open = || -> Result<LineReader<BufReader<File>>, RftError> {
-        Ok(LineReader::new(
-            BufReader::new(File::open(input).map_err(file_err(input))?),
-            input.display().to_string(),
-        ))
-    };
-    // Pass 1: statistics, per-trajectory filters, candidates.
-    let mut report = Report::default();
-    let mut solved: HashMap<String, bool> = HashMap::new();
-    let mut drops: BTreeMap<usize, filter::Dropped> = BTreeMap::new();
-    let mut candidates = Vec::new();
-    let (mut tool_calls, mut hints, mut before_right) = (0usize, 0usize, 0usize);
-    let mut reader = open()?.with_skip_report(skip_report);
-    let mut index = 0usize;
-    while let Some(line) = reader.next_record(&mut report.bad_lines)? {
-        let Ok(s) = serde_json::from_slice::<Scored>(line) else {
-            report.bad_lines += 1;
-            continue;
-        };
-        let right = s.score.correct == Some(true);
-        report.trajectories += 1;
-        report.correct += usize::from(right);
-        *solved.entry(s.trajectory.id.clone()).or_default() |= right;
-        tool_calls += s.trajectory.tool_calls.len();
-        hints += s
-            .trajectory
-            .segments
-            .iter()
-            .filter(|x| matches!(x, Segment::Hint { .. }))
-            .count();
-        if let Some(b) = s.score.correct_before_hints {
-            report.answered_before_hints += 1;
-            before_right += usize::from(b);
-        }
-        match filter::check(config, &s) {
-            Some(d) => {
-                drops.insert(index, d);
-            }
-            None => candidates.push(Candidate::new(index, &s.trajectory)),
-        }
-        index += 1;
-        progress(reader.bytes_read() / 2);
-    }
-    let pass1_bytes = reader.bytes_read();
-    drops.extend(filter::select(config, candidates));
-    // Pass 2: write.
-    let mut reader = open()?;
-    let mut index = 0usize;
-    // Pass 1 counted the lines this pass skips.
-    while let Some(line) = reader.next_record(&mut 0)? {
-        let Ok(key) = serde_json::from_slice::<KeyOnly>(line) else {
-            continue;
-        };
-        match drops.get(&index) {
-            Some(d) => jsonl::write_line(
-                dropped,
-                &DropRecord {
-                    id: key.id,
-                    sample: key.sample,
-                    filter: d.filter,
-                    reason: d.reason.clone(),
-                },
-            )?,
-            None => {
-                kept.write_all(line).map_err(JsonlError::from)?;
-                kept.write_all(b"\n").map_err(JsonlError::from)?;
-                report.kept += 1;
-            }
-        }
-        index += 1;
-        progress(pass1_bytes / 2 + reader.bytes_read() / 2);
-    }
-    kept.flush().map_err(JsonlError::from)?;
-    dropped.flush().map_err(JsonlError::from)?;
-    for name in FilterName::ALL {
-        report.drops.insert(name.to_string(), 0);
-    }
-    for d in drops.values() {
-        *report.drops.entry(d.filter.to_string()).or_default() += 1;
-    }
-    report.problems = solved.len();
-    let n = report.trajectories.max(1) as f64;
-    report.pass_rate = report.correct as f64 / n;
-    report.problem_pass_rate =
-        solved.values().filter(|v| **v).count() as f64 / solved.len().max(1) as f64;
-    report.pass_rate_before_hints = (report.answered_before_hints > 0)
-        .then(|| before_right as f64 / report.answered_before_hints as f64);
-    report.tool_calls_per_trajectory = tool_calls as f64 / n;
-    report.hints_per_trajectory = hints as f64 / n;
-    Ok(report)
-}
-
-/// Just enough of a scored line to name it (a line that parsed in pass 1 parses here too).
-#[derive(Deserialize)]
-struct KeyOnly {
-    id: String,
-    sample: u32,
-}
-
-/// Exports a trajectory (or scored) stream as SFT JSONL; returns (exported, bad lines).
-///
-/// # Errors
-/// I/O errors (an over-long line is skipped and counted as bad).
-pub fn export_stream(
-    mut reader: LineReader<impl BufRead>,
-    output: &mut impl Write,
-    opts: &ExportOptions,
-    progress: Progress<'_>,
-) -> Result<(usize, usize), RftError> {
-    let (mut n, mut bad) = (0, 0);
-    while let Some(line) = reader.next_record(&mut bad)? {
-        match serde_json::from_slice::<Trajectory>(line) {
-            Ok(t) => {
-                jsonl::write_line(output, &to_example(&t, opts))?;
-                n += 1;
-            }
-            Err(_) => bad += 1,
-        }
-        progress(reader.bytes_read());
-    }
-    output.flush().map_err(JsonlError::from)?;
-    Ok((n, bad))
-}
+use super::error::{RftError, file_err};
+use super::export::ExportOptions;
+use super::filter::FilterConfig;
+use super::report::Report;
+use super::score::{Scorer, load_tests};
+use super::stream::{ScoreSummary, export_stream, filter_file, score_stream};
+use crate::jsonl::{JsonlError, LineError, LineReader};
 
 /// The steps of a round, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -479,5 +108,115 @@ impl Round {
         let from = self.path(&format!("{name}.partial"));
         let to = self.path(name);
         std::fs::rename(&from, &to).map_err(file_err(&to))
+    }
+}
+
+/// What a round's steps need besides the folder.
+#[derive(Debug)]
+pub struct RoundSteps<'a, 's> {
+    /// Scores trajectories (its tests come from the problems file).
+    pub scorer: Scorer<'s>,
+    /// The problems file (source of the code tests).
+    pub problems: &'a Path,
+    /// Threads scoring at once.
+    pub jobs: usize,
+    /// Which trajectories are kept.
+    pub filter: FilterConfig,
+    /// How kept trajectories are exported.
+    pub export: ExportOptions,
+}
+
+/// What the steps run now reported (`None` for a step finished before).
+#[derive(Debug, Clone, Default)]
+pub struct StepsDone {
+    /// The score step's counts.
+    pub scored: Option<ScoreSummary>,
+    /// The round's report after filtering (and export).
+    pub report: Option<Report>,
+}
+
+impl Round {
+    /// Runs the score, filter and export steps that are not finished yet, each into its
+    /// `.partial` file, renamed and recorded in `round.json` when done. `progress` gets each
+    /// step and the bytes of its input read so far; `skipped` each over-long line skipped.
+    ///
+    /// # Errors
+    /// [`RftError`] when a step's files cannot be read or written; finished steps stay done.
+    pub fn run_steps(
+        &mut self,
+        mut steps: RoundSteps<'_, '_>,
+        progress: &(dyn Fn(Step, u64) + Sync),
+        skipped: impl Fn(&LineError) + Send + Sync + Clone + 'static,
+    ) -> Result<StepsDone, RftError> {
+        let mut done = StepsDone::default();
+        let trajectories = self.path("trajectories.jsonl");
+        let report_path = self.path("report.json");
+        let open = |path: &Path| -> Result<LineReader<BufReader<File>>, RftError> {
+            let file = File::open(path).map_err(file_err(path))?;
+            let skipped = skipped.clone();
+            Ok(
+                LineReader::new(BufReader::new(file), path.display().to_string())
+                    .with_skip_report(move |e| skipped(e)),
+            )
+        };
+        if !self.is_done(Step::Score) {
+            let (tests, _) = load_tests(open(steps.problems)?)?;
+            steps.scorer.tests = tests;
+            let mut out = self.create("scored.jsonl")?;
+            let bytes = |b: u64| progress(Step::Score, b);
+            let summary = score_stream(
+                &steps.scorer,
+                open(&trajectories)?,
+                &mut out,
+                steps.jobs,
+                &bytes,
+            )?;
+            drop(out);
+            self.commit("scored.jsonl")?;
+            self.finish(Step::Score)?;
+            done.scored = Some(summary);
+        }
+        if !self.is_done(Step::Filter) {
+            let mut kept = self.create("kept.jsonl")?;
+            let mut dropped = self.create("dropped.jsonl")?;
+            let bytes = |b: u64| progress(Step::Filter, b);
+            let skipped = skipped.clone();
+            let report = filter_file(
+                &self.path("scored.jsonl"),
+                &steps.filter,
+                &mut kept,
+                &mut dropped,
+                &bytes,
+                move |e| skipped(e),
+            )?;
+            drop((kept, dropped));
+            self.commit("kept.jsonl")?;
+            self.commit("dropped.jsonl")?;
+            report.write(&report_path)?;
+            self.finish(Step::Filter)?;
+            done.report = Some(report);
+        }
+        if !self.is_done(Step::Export) {
+            let mut out = self.create("sft.jsonl")?;
+            let bytes = |b: u64| progress(Step::Export, b);
+            let (n, _) = export_stream(
+                open(&self.path("kept.jsonl"))?,
+                &mut out,
+                &steps.export,
+                &bytes,
+            )?;
+            drop(out);
+            self.commit("sft.jsonl")?;
+            let mut report: Report = match std::fs::read(&report_path) {
+                Ok(bytes) => serde_json::from_slice(&bytes)
+                    .map_err(|e| file_err(&report_path)(std::io::Error::other(e)))?,
+                Err(e) => return Err(file_err(&report_path)(e)),
+            };
+            report.exported = Some(n);
+            report.write(&report_path)?;
+            self.finish(Step::Export)?;
+            done.report = Some(report);
+        }
+        Ok(done)
     }
 }

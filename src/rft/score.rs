@@ -6,7 +6,8 @@
 //! [`Verdict::Undecided`] does a symbolic check ([`answer::sympy_check_code`]) run in the
 //! sandbox, under [`Scorer::sympy_limits`]. Code: the final program is the last
 //! ```` ```python ```` block after the end of thinking (else the last one at all), judged with
-//! [`judge::judge`] against the problem's tests.
+//! [`judge::judge`] against the problem's tests. Blocks are found by [`fence::blocks`], the rule
+//! the driver ran them by, so the blocks read here are the tool calls the trajectory recorded.
 //!
 //! Everything here reads untrusted model text and dataset rows: texts are bounded by the
 //! extraction limits of [`answer`], and a sandbox failure on one trajectory is reported in its
@@ -23,6 +24,7 @@ use crate::problem::ProblemKind;
 use crate::trajectory::THINK_END;
 use crate::trajectory::{Segment, Trajectory};
 use start_grade::answer::{self, Verdict};
+use start_grade::fence::{self, CODE_INFO, OUTPUT_INFO};
 
 /// Wall time of one symbolic (sympy) equivalence check.
 pub const DEFAULT_SYMPY_WALL_TIME: Duration = Duration::from_secs(5);
@@ -30,8 +32,6 @@ pub const DEFAULT_SYMPY_WALL_TIME: Duration = Duration::from_secs(5);
 pub const DEFAULT_SYMPY_MEMORY_BYTES: u64 = 256 << 20;
 /// The longest program extracted as a code answer, in bytes.
 pub const MAX_PROGRAM_BYTES: usize = 64 * 1024;
-/// How many bytes at the end of a text code extraction looks at.
-pub const MAX_CODE_SCAN_BYTES: usize = 256 * 1024;
 
 /// How an answer was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,92 +79,56 @@ pub struct Scored {
     pub score: Score,
 }
 
-/// The assistant's text without tool blocks: executed ```` ```python ```` blocks (those with
-/// an output block after them) and the output blocks themselves are removed, the rest kept in
+/// The assistant's text without tool blocks: each executed ```` ```python ```` block through
+/// the output block after it ([`fence::blocks`]) is removed, and so is any ```` ```output ````
+/// block the model wrote itself (a Markdown fence with that info string); the rest is kept in
 /// order. Hints are kept (they are prose).
 pub fn text_outside_tools(trajectory: &Trajectory) -> String {
-    let mut text = String::new();
-    // Byte ranges of `text` to leave out: each executed block through its output block.
-    let mut cuts: Vec<(usize, usize)> = Vec::new();
-    for segment in &trajectory.segments {
-        let start = text.len();
-        text.push_str(segment.text());
-        if matches!(segment, Segment::Output { .. }) {
-            let floor = cuts.last().map_or(0, |c| c.1);
-            let open = text[floor..start]
-                .rfind("```python")
-                .map_or(start, |o| floor + o);
-            cuts.push((open, text.len()));
-        }
-    }
+    let text = trajectory.text();
     let mut out = String::with_capacity(text.len());
     let mut from = 0;
-    for (a, b) in cuts {
-        out.push_str(&text[from..a]);
-        from = b;
+    let mut code_start = None;
+    for block in fence::blocks(&text) {
+        if block.info == CODE_INFO {
+            code_start = Some(block.start);
+        } else if let Some(start) = code_start.take() {
+            out.push_str(&text[from..start]);
+            from = block.end;
+        }
     }
     out.push_str(&text[from..]);
-    strip_fenced(&out, "```output")
-}
-
-/// Removes blocks opened by `fence` (up to the next closing ```` ``` ````).
-fn strip_fenced(text: &str, fence: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find(fence) {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + fence.len()..];
-        match after.find("```") {
-            Some(close) => rest = &after[close + 3..],
-            None => {
-                rest = "";
-            }
-        }
+    let mut prose = String::with_capacity(out.len());
+    let mut from = 0;
+    for block in fence::markdown_blocks(&out).filter(|b| b.info == OUTPUT_INFO) {
+        prose.push_str(&out[from..block.start]);
+        from = block.end;
     }
-    out.push_str(rest);
-    out
+    prose.push_str(&out[from..]);
+    prose
 }
 
-/// All ```` ```python ```` blocks of `text` (closed ones), as code.
+/// The closed ```` ```python ```` blocks of `text`, as code, in order: [`fence::blocks`], the
+/// rule the driver runs blocks by, so in a trajectory's text these are its tool calls' code.
 pub fn python_blocks(text: &str) -> Vec<&str> {
-    const OPEN: &str = "```python";
-    let mut blocks = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find(OPEN) {
-        let after = &rest[open + OPEN.len()..];
-        // The fence line ends at the first newline.
-        let Some(nl) = after.find('\n') else { break };
-        let body = &after[nl + 1..];
-        let close = if body.starts_with("```") {
-            Some(0)
-        } else {
-            body.find("\n```").map(|c| c + 1)
-        };
-        match close {
-            Some(c) => {
-                blocks.push(&body[..c]);
-                rest = &body[c + 3..];
-            }
-            None => break,
-        }
-    }
-    blocks
+    fence::blocks(text)
+        .filter(|b| b.info == CODE_INFO && b.closed)
+        .map(|b| b.content)
+        .collect()
 }
 
 /// The final program of a code trajectory: the last ```` ```python ```` block after the last
 /// `</think>` if the text has one with a block after it, else the last block at all; at most
 /// [`MAX_PROGRAM_BYTES`].
 pub fn extract_program(text: &str) -> Option<String> {
-    let start = text.len().saturating_sub(MAX_CODE_SCAN_BYTES);
-    let start = (start..=text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    let text = &text[start..];
-    let after_think = text
-        .rfind(THINK_END)
-        .map(|at| &text[at + THINK_END.len()..])
-        .and_then(|t| python_blocks(t).last().copied());
-    let program = after_think.or_else(|| python_blocks(text).last().copied())?;
+    let think_end = text.rfind(THINK_END).map(|at| at + THINK_END.len());
+    let (mut last, mut after_think) = (None, None);
+    for block in fence::blocks(text).filter(|b| b.info == CODE_INFO && b.closed) {
+        if think_end.is_some_and(|at| block.start >= at) {
+            after_think = Some(block.content);
+        }
+        last = Some(block.content);
+    }
+    let program = after_think.or(last)?;
     if program.trim().is_empty() || program.len() > MAX_PROGRAM_BYTES {
         return None;
     }
@@ -429,5 +393,144 @@ mod tests {
         assert!(check_pair(None, "\\frac{1}{2}", "0.5"));
         assert!(!check_pair(None, "1/2", "2"));
         assert!(!check_pair(None, "(1,2)", "[1,2]"));
+    }
+
+    /// Runs the real driver on `script` with the scripted backend; every block "prints"
+    /// `stdout`.
+    fn drive(
+        script: &str,
+        options: &crate::infer::driver::GenerateOptions,
+        hints: &crate::infer::hints::HintLibrary,
+        stdout: &'static str,
+    ) -> Trajectory {
+        use crate::infer::backend::scripted::ScriptedBackend;
+        use crate::infer::driver::{CodeRunner, Driver, GenerateError, RunResult};
+        use start_sandbox::{Outcome, Status};
+
+        struct Printer(&'static str);
+        impl CodeRunner for Printer {
+            fn run(&mut self, _code: &str) -> Result<RunResult, GenerateError> {
+                Ok(RunResult::Ran(Outcome {
+                    status: Status::Finished,
+                    stdout: self.0.to_string(),
+                    stderr: String::new(),
+                    stdout_truncated: false,
+                    stderr_truncated: false,
+                    wall_ms: 0.5,
+                    fuel_used: None,
+                    memory_peak_bytes: 0,
+                }))
+            }
+        }
+        let problem = crate::problem::Problem {
+            id: "p".into(),
+            kind: ProblemKind::Math,
+            text: "What is 3*3?".into(),
+            answer: Some("9".into()),
+            tests: None,
+        };
+        let backend = ScriptedBackend::new(script);
+        let driver = Driver::new(&backend, hints, options);
+        driver.run(&problem, 0, &mut Printer(stdout)).unwrap()
+    }
+
+    #[test]
+    fn the_scorer_finds_exactly_the_tool_blocks_the_driver_recorded() {
+        use crate::infer::backend::scripted::split_pieces;
+        use crate::infer::driver::GenerateOptions;
+        use crate::infer::hints::HintLibrary;
+        use crate::infer::insert::InsertPolicy;
+
+        let scripts = [
+            // Several blocks; backticks inside code, mid-line and in strings; a hint after
+            // "Wait"; text after `</think>` with a last block there.
+            "Let me compute.\n```python\nx = '```'\nprint(f\"{x} ```python\")\n```\nNow \
+             Wait, print(2)\n```\nok. </think>\nFinal:\n```python\nprint(3)\n```\nDone.",
+            // A ``` starting a line inside a string closes the block there, for both.
+            "```python\ns = '''\n```\nprint(s)\n'''\n```\nend. Alternatively, x",
+            // The model stops inside a block: the driver closes and runs it.
+            "Compute:\n```python\nprint(4)",
+            // A fence opened mid-line, and an unfinished one at the very end.
+            "See ```python\nprint(5)\n```\nAll done. ```python",
+        ];
+        // The code prints fences, a fake tool block and an answer: all of it stays output.
+        let stdout = "```\n```python\nprint('not a tool call')\n```\n````\n\\boxed{7}\n";
+        let quiet = InsertPolicy {
+            after_triggers: false,
+            before_end: false,
+            ..InsertPolicy::default()
+        };
+        let fixed = [
+            GenerateOptions::default(),
+            GenerateOptions {
+                policy: quiet,
+                ..GenerateOptions::default()
+            },
+            GenerateOptions {
+                max_tool_calls: 1,
+                output_bytes: 9,
+                ..GenerateOptions::default()
+            },
+        ];
+        // A hint whose prose holds a fenced example: only its last fence opens a block.
+        let fenced_hint = HintLibrary::from_toml(
+            "[[hint]]\nid = \"ex\"\nkind = \"math\"\n\
+             text = \"\"\"Code helps, e.g.\n```python\nprint(1)\n```\nSo:\n```python\"\"\"\n",
+        )
+        .unwrap();
+        let libraries = [HintLibrary::bundled(), fenced_hint];
+        let (mut unclosed, mut runs, mut skipped_hint) = (0, 0, false);
+        for script in scripts {
+            // Also stop at each token cap, so that runs end inside blocks.
+            let pieces = split_pieces(script).len() as u64;
+            let capped = (1..=pieces).map(|max_tokens| GenerateOptions {
+                max_tokens,
+                ..GenerateOptions::default()
+            });
+            for options in fixed.iter().cloned().chain(capped) {
+                for hints in &libraries {
+                    let t = drive(script, &options, hints, stdout);
+                    let text = t.text();
+                    let ran: Vec<&str> = t.tool_calls.iter().map(|c| c.code.as_str()).collect();
+                    assert_eq!(python_blocks(&text), ran, "{text}");
+                    // Each output segment is exactly what the scorer reads as a tool block's
+                    // output: it ends where that output block ends, and holds its fence (and,
+                    // when the driver closed the block itself, the closing fence too).
+                    let mut at = 0;
+                    let mut segments = Vec::new();
+                    for segment in &t.segments {
+                        let end = at + segment.text().len();
+                        if matches!(segment, Segment::Output { .. }) {
+                            segments.push(at..end);
+                        }
+                        at = end;
+                    }
+                    let outputs: Vec<_> = fence::blocks(&text)
+                        .filter(|b| b.info == OUTPUT_INFO)
+                        .collect();
+                    assert_eq!(outputs.len(), segments.len(), "{text}");
+                    for (block, segment) in outputs.iter().zip(&segments) {
+                        assert!(block.closed && block.end == segment.end, "{text}");
+                        assert!(segment.contains(&block.start), "{text}");
+                    }
+                    let outside = text_outside_tools(&t);
+                    assert!(!outside.contains("not a tool call"), "{outside}");
+                    assert!(!outside.contains("boxed{7}"), "{outside}");
+                    if fence::blocks(&text).last().is_some_and(|b| !b.closed) {
+                        unclosed += 1;
+                    }
+                    if text.ends_with("All done. ```python") && options.policy.before_end {
+                        // The hint would have completed the model's unfinished fence.
+                        assert_eq!(t.hints(), 0, "{text}");
+                        skipped_hint = true;
+                    }
+                    runs += 1;
+                }
+            }
+        }
+        assert!(
+            runs > 50 && unclosed > 0 && skipped_hint,
+            "{runs} {unclosed}"
+        );
     }
 }

@@ -1,0 +1,278 @@
+//! The streaming steps of Hint-RFT over JSONL: score, filter, export, and answer pairs.
+//!
+//! Every step reads JSONL one line at a time ([`LineReader`]) and writes as it goes, so memory
+//! is bounded by a line and a chunk of [`SCORE_CHUNK`] trajectories, plus the small
+//! per-problem state of filtering ([`filter::Candidate`]) and the report (one entry per
+//! problem). A malformed or over-long line is counted and skipped, never fatal.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use start_grade::answer::Verdict;
+
+use super::error::{RftError, file_err};
+use super::export::{ExportOptions, to_example};
+use super::filter::{self, Candidate, FilterConfig, FilterName};
+use super::report::{DropRecord, Report};
+use super::score::{Method, Pair, Scored, Scorer};
+use crate::jsonl::{self, JsonlError, LineError, LineReader};
+use crate::trajectory::{Segment, Trajectory};
+
+/// Trajectories scored together (read, scored in parallel, written in order).
+pub const SCORE_CHUNK: usize = 64;
+
+/// Called with the bytes of input consumed so far (drives a progress bar).
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+
+/// Counts from `start score`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreSummary {
+    /// Trajectories scored.
+    pub trajectories: usize,
+    /// Right.
+    pub correct: usize,
+    /// Wrong (including no answer).
+    pub wrong: usize,
+    /// Could not be decided.
+    pub undecided: usize,
+    /// Decided by the symbolic check.
+    pub sympy: usize,
+    /// Lines that were not trajectories (skipped).
+    pub bad_lines: usize,
+}
+
+/// Scores a trajectory stream into a scored stream, `jobs` trajectories at a time.
+///
+/// # Errors
+/// I/O errors (an over-long line is skipped and counted as bad).
+pub fn score_stream(
+    scorer: &Scorer<'_>,
+    mut reader: LineReader<impl BufRead>,
+    output: &mut impl Write,
+    jobs: usize,
+    progress: Progress<'_>,
+) -> Result<ScoreSummary, RftError> {
+    let jobs = jobs.max(1);
+    let mut summary = ScoreSummary::default();
+    loop {
+        let mut chunk: Vec<Trajectory> = Vec::with_capacity(SCORE_CHUNK);
+        while chunk.len() < SCORE_CHUNK {
+            let Some(line) = reader.next_record(&mut summary.bad_lines)? else {
+                break;
+            };
+            match serde_json::from_slice::<Trajectory>(line) {
+                Ok(t) => chunk.push(t),
+                Err(_) => summary.bad_lines += 1,
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let scores = score_parallel(scorer, &chunk, jobs);
+        for (trajectory, score) in chunk.into_iter().zip(scores) {
+            summary.trajectories += 1;
+            match score.correct {
+                Some(true) => summary.correct += 1,
+                Some(false) => summary.wrong += 1,
+                None => summary.undecided += 1,
+            }
+            if score.method == Method::Sympy {
+                summary.sympy += 1;
+            }
+            jsonl::write_line(output, &Scored { trajectory, score })?;
+        }
+        progress(reader.bytes_read());
+    }
+    output.flush().map_err(JsonlError::from)?;
+    Ok(summary)
+}
+
+/// Scores `chunk` on `jobs` threads, results in order. A trajectory whose scoring panicked gets
+/// an undecided score that says so.
+pub fn score_parallel(
+    scorer: &Scorer<'_>,
+    chunk: &[Trajectory],
+    jobs: usize,
+) -> Vec<crate::rft::score::Score> {
+    crate::pool::map_ordered(jobs, chunk, |t| scorer.score(t))
+        .into_iter()
+        .map(|s| {
+            s.unwrap_or_else(|why| crate::rft::score::Score {
+                extracted: None,
+                correct: None,
+                method: Method::None,
+                correct_before_hints: None,
+                tests_passed: None,
+                note: Some(format!("scoring failed: {why}")),
+            })
+        })
+        .collect()
+}
+
+/// Reads `{"gold", "pred"}` lines and writes each back with `"equal"`; returns (pairs, equal).
+///
+/// # Errors
+/// I/O errors (an over-long line is skipped and counted as bad).
+pub fn pairs_stream(
+    scorer: &Scorer<'_>,
+    mut reader: LineReader<impl BufRead>,
+    output: &mut impl Write,
+    progress: Progress<'_>,
+) -> Result<(usize, usize, usize), RftError> {
+    let (mut n, mut equal, mut bad) = (0, 0, 0);
+    while let Some(line) = reader.next_record(&mut bad)? {
+        let Ok(mut pair) = serde_json::from_slice::<Pair>(line) else {
+            bad += 1;
+            continue;
+        };
+        let eq = scorer.equal(&pair.gold, &pair.pred).0 == Verdict::Equal;
+        pair.equal = Some(eq);
+        n += 1;
+        equal += usize::from(eq);
+        jsonl::write_line(output, &pair)?;
+        progress(reader.bytes_read());
+    }
+    output.flush().map_err(JsonlError::from)?;
+    Ok((n, equal, bad))
+}
+
+/// Filters a scored file (two streaming passes) into `kept` and `dropped` and reports.
+///
+/// Over-long lines are skipped, counted in [`Report::bad_lines`] and given to `skip_report`.
+///
+/// # Errors
+/// I/O errors (an over-long line is skipped and counted as bad).
+pub fn filter_file(
+    input: &Path,
+    config: &FilterConfig,
+    kept: &mut impl Write,
+    dropped: &mut impl Write,
+    progress: Progress<'_>,
+    skip_report: impl FnMut(&LineError) + Send + 'static,
+) -> Result<Report, RftError> {
+    let open = || -> Result<LineReader<BufReader<File>>, RftError> {
+        Ok(LineReader::new(
+            BufReader::new(File::open(input).map_err(file_err(input))?),
+            input.display().to_string(),
+        ))
+    };
+    // Pass 1: statistics, per-trajectory filters, candidates.
+    let mut report = Report::default();
+    let mut solved: HashMap<String, bool> = HashMap::new();
+    let mut drops: BTreeMap<usize, filter::Dropped> = BTreeMap::new();
+    let mut candidates = Vec::new();
+    let (mut tool_calls, mut hints, mut before_right) = (0usize, 0usize, 0usize);
+    let mut reader = open()?.with_skip_report(skip_report);
+    let mut index = 0usize;
+    while let Some(line) = reader.next_record(&mut report.bad_lines)? {
+        let Ok(s) = serde_json::from_slice::<Scored>(line) else {
+            report.bad_lines += 1;
+            continue;
+        };
+        let right = s.score.correct == Some(true);
+        report.trajectories += 1;
+        report.correct += usize::from(right);
+        *solved.entry(s.trajectory.id.clone()).or_default() |= right;
+        tool_calls += s.trajectory.tool_calls.len();
+        hints += s
+            .trajectory
+            .segments
+            .iter()
+            .filter(|x| matches!(x, Segment::Hint { .. }))
+            .count();
+        if let Some(b) = s.score.correct_before_hints {
+            report.answered_before_hints += 1;
+            before_right += usize::from(b);
+        }
+        match filter::check(config, &s) {
+            Some(d) => {
+                drops.insert(index, d);
+            }
+            None => candidates.push(Candidate::new(index, &s.trajectory)),
+        }
+        index += 1;
+        progress(reader.bytes_read() / 2);
+    }
+    let pass1_bytes = reader.bytes_read();
+    drops.extend(filter::select(config, candidates));
+    // Pass 2: write.
+    let mut reader = open()?;
+    let mut index = 0usize;
+    // Pass 1 counted the lines this pass skips.
+    while let Some(line) = reader.next_record(&mut 0)? {
+        let Ok(key) = serde_json::from_slice::<KeyOnly>(line) else {
+            continue;
+        };
+        match drops.get(&index) {
+            Some(d) => jsonl::write_line(
+                dropped,
+                &DropRecord {
+                    id: key.id,
+                    sample: key.sample,
+                    filter: d.filter,
+                    reason: d.reason.clone(),
+                },
+            )?,
+            None => {
+                kept.write_all(line).map_err(JsonlError::from)?;
+                kept.write_all(b"\n").map_err(JsonlError::from)?;
+                report.kept += 1;
+            }
+        }
+        index += 1;
+        progress(pass1_bytes / 2 + reader.bytes_read() / 2);
+    }
+    kept.flush().map_err(JsonlError::from)?;
+    dropped.flush().map_err(JsonlError::from)?;
+    for name in FilterName::ALL {
+        report.drops.insert(name.to_string(), 0);
+    }
+    for d in drops.values() {
+        *report.drops.entry(d.filter.to_string()).or_default() += 1;
+    }
+    report.problems = solved.len();
+    let n = report.trajectories.max(1) as f64;
+    report.pass_rate = report.correct as f64 / n;
+    report.problem_pass_rate =
+        solved.values().filter(|v| **v).count() as f64 / solved.len().max(1) as f64;
+    report.pass_rate_before_hints = (report.answered_before_hints > 0)
+        .then(|| before_right as f64 / report.answered_before_hints as f64);
+    report.tool_calls_per_trajectory = tool_calls as f64 / n;
+    report.hints_per_trajectory = hints as f64 / n;
+    Ok(report)
+}
+
+/// Just enough of a scored line to name it (a line that parsed in pass 1 parses here too).
+#[derive(Deserialize)]
+struct KeyOnly {
+    id: String,
+    sample: u32,
+}
+
+/// Exports a trajectory (or scored) stream as SFT JSONL; returns (exported, bad lines).
+///
+/// # Errors
+/// I/O errors (an over-long line is skipped and counted as bad).
+pub fn export_stream(
+    mut reader: LineReader<impl BufRead>,
+    output: &mut impl Write,
+    opts: &ExportOptions,
+    progress: Progress<'_>,
+) -> Result<(usize, usize), RftError> {
+    let (mut n, mut bad) = (0, 0);
+    while let Some(line) = reader.next_record(&mut bad)? {
+        match serde_json::from_slice::<Trajectory>(line) {
+            Ok(t) => {
+                jsonl::write_line(output, &to_example(&t, opts))?;
+                n += 1;
+            }
+            Err(_) => bad += 1,
+        }
+        progress(reader.bytes_read());
+    }
+    output.flush().map_err(JsonlError::from)?;
+    Ok((n, bad))
+}
