@@ -1,4 +1,4 @@
-//! `--daemon [--socket PATH]`: run through a running `startd` (see `daemon/PROTOCOL.md`)
+//! `--daemon [--socket PATH]`: run through a running `startd` (see `crates/start-daemon/PROTOCOL.md`)
 //! instead of building a sandbox in this process.
 
 use std::path::PathBuf;

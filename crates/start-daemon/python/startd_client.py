@@ -8,7 +8,7 @@
             s.run("x = 41")
             assert s.run("print(x + 1)")["stdout"] == "42\\n"
 
-Each frame is a 4-byte big-endian length followed by UTF-8 JSON; see daemon/PROTOCOL.md.
+Each frame is a 4-byte big-endian length followed by UTF-8 JSON; see crates/start-daemon/PROTOCOL.md.
 A Client is not thread-safe: use one per thread (connections are cheap).
 """
 

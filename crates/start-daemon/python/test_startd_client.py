@@ -1,5 +1,5 @@
 """Tests of startd_client.py against a real startd at $START_SOCKET (run by the daemon's
-cargo tests: daemon/tests/all/python.rs)."""
+cargo tests: crates/start-daemon/tests/all/python.rs)."""
 
 import os
 import socket

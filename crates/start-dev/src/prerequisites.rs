@@ -176,3 +176,33 @@ fn holds_libclang(dir: &Path) -> bool {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libclang_is_found_by_file_name_only() {
+        let dir = std::env::temp_dir().join(format!("start-dev-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(!holds_libclang(&dir));
+        std::fs::write(dir.join("libclang-cpp.so.14"), b"").unwrap();
+        assert!(!holds_libclang(&dir), "libclang-cpp is not libclang");
+        std::fs::write(dir.join("libclang-14.so.1"), b"").unwrap();
+        assert!(holds_libclang(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_error_says_how_to_do_without() {
+        let e = Error::CannotInstall {
+            missing: vec!["cmake"],
+            why: "no apt-get".into(),
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("cmake") && text.contains("--no-default-features"),
+            "{text}"
+        );
+    }
+}

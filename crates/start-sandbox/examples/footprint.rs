@@ -1,6 +1,6 @@
 //! Memory footprint: resident memory of one idle `Sandbox`, and per open idle session.
 //!
-//! `cargo run --release -p sandbox --example footprint` (runtime prepared first).
+//! `cargo run --release -p start-sandbox --example footprint` (runtime prepared first).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
