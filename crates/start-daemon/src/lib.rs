@@ -8,8 +8,8 @@
 //! (worker processes, child side: [`serve_worker`]), `shutdown` (graceful shutdown), `stats`
 //! (counters). Without it nothing links wasmtime: a client needs only the wire types. With
 //! the `test-util` feature, `testutil` holds the fixtures other crates' tests share: a spawned
-//! `startd` ([`testutil::TestDaemon`]) and a command runner whose failed assertions show the
-//! whole command ([`testutil::TestCommand`]).
+//! `startd` (`testutil::TestDaemon`) and a command runner whose failed assertions show the
+//! whole command (`testutil::TestCommand`).
 //!
 //! The protocol is documented in `PROTOCOL.md`.
 
