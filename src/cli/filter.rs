@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use start::rft::filter::FilterConfig;
 use start::rft;
+use start::rft::filter::FilterConfig;
 
 use super::read_text;
 use super::score::{bytes_bar, writer};
