@@ -1,5 +1,8 @@
-//! Splitting a file into notebook-style cells: a Markdown file's ```python blocks, or a `.py`
-//! file split on `# %%` lines.
+//! Splitting a file into notebook-style cells: a Markdown file's ```` ```python ```` blocks
+//! (fenced as [`start_grade::fence::markdown_blocks`] reads Markdown), or a `.py` file split on
+//! `# %%` lines.
+
+use start_grade::fence;
 
 /// One cell: its code and the 1-based line where it starts in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,8 +13,9 @@ pub struct Cell {
     pub line: usize,
 }
 
-/// Splits `text` into cells: Markdown (`markdown == true`) takes fenced ```python / ```py
-/// blocks; Python splits on lines starting with `# %%`. Empty cells are dropped.
+/// Splits `text` into cells: Markdown (`markdown == true`) takes fenced blocks (backticks or
+/// tildes) whose language is `python`, `py` or `python3`, and skips every other fenced block
+/// whole; Python splits on lines starting with `# %%`. Empty cells are dropped.
 ///
 /// ```
 /// let cells = start::cells::split("x = 1\n# %%\nprint(x)\n", false);
@@ -49,39 +53,23 @@ fn split_percent(text: &str) -> Vec<Cell> {
     cells
 }
 
+/// The languages of the Markdown blocks taken as cells.
+const CELL_LANGUAGES: [&str; 3] = ["python", "py", "python3"];
+
 fn split_markdown(text: &str) -> Vec<Cell> {
     let mut cells = Vec::new();
-    let mut current: Option<(String, usize, String)> = None;
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        match &mut current {
-            None => {
-                if let Some(info) = trimmed.strip_prefix("```") {
-                    let lang = info.trim().to_ascii_lowercase();
-                    if lang == "python" || lang == "py" || lang == "python3" {
-                        current = Some((String::new(), i + 2, "```".into()));
-                    }
-                } else if let Some(info) = trimmed.strip_prefix("~~~") {
-                    let lang = info.trim().to_ascii_lowercase();
-                    if lang == "python" || lang == "py" {
-                        current = Some((String::new(), i + 2, "~~~".into()));
-                    }
-                }
+    // Line numbers counted incrementally: blocks come in order.
+    let (mut counted, mut line) = (0, 1);
+    for block in fence::markdown_blocks(text) {
+        line += text[counted..block.body.start].matches('\n').count();
+        counted = block.body.start;
+        if CELL_LANGUAGES.contains(&block.language().as_str()) {
+            let mut code = block.content.replace("\r\n", "\n");
+            if !code.is_empty() && !code.ends_with('\n') {
+                code.push('\n');
             }
-            Some((code, start, fence)) => {
-                if trimmed.starts_with(fence.as_str()) && trimmed.trim_end() == fence.as_str() {
-                    let (code, start) = (std::mem::take(code), *start);
-                    push(&mut cells, code, start);
-                    current = None;
-                } else {
-                    code.push_str(line);
-                    code.push('\n');
-                }
-            }
+            push(&mut cells, code, line);
         }
-    }
-    if let Some((code, start, _)) = current {
-        push(&mut cells, code, start);
     }
     cells
 }
@@ -171,6 +159,20 @@ mod tests {
             }
         );
         assert_eq!(cells[1].code, "print(a)\n");
+    }
+
+    #[test]
+    fn markdown_fences_read_as_commonmark() {
+        // A python fence inside another block is that block's text; longer fences, tildes and
+        // info strings after the language work; a longer closing fence closes.
+        let md = "````md\n```python\nno = 1\n```\n````\n~~~python3 title\na = 1\n~~~\n\
+                  ````py\nb = '```'\n`````\n```python\r\nc = 3\r\n```\r\n";
+        let cells = split(md, true);
+        let codes: Vec<_> = cells.iter().map(|c| (c.code.as_str(), c.line)).collect();
+        assert_eq!(
+            codes,
+            [("a = 1\n", 7), ("b = '```'\n", 10), ("c = 3\n", 13)]
+        );
     }
 
     #[test]

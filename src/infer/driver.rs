@@ -7,7 +7,8 @@
 //!   the text there, append a sampled hint (ending with an opened ```` ```python ```` fence);
 //! - a closed ```` ```python ```` block: run the code with a [`CodeRunner`] (a sandbox
 //!   [`Session`]: state carries across the trajectory's blocks), append a ```` ```output ````
-//!   block with stdout and the error if any, truncated to a set size;
+//!   block with stdout and the error if any, truncated to a set size
+//!   ([`start_grade::fence::output_block`]: its fence outgrows any backtick run in the output);
 //!
 //! and generates on, within caps on hints, tool calls, generated tokens and wall time. The result
 //! is a [`Trajectory`] recording every segment.
@@ -26,6 +27,7 @@ use crate::infer::insert::{Event, InsertPolicy, Scanner, floor_char_boundary};
 use crate::problem::Problem;
 use crate::problem::ProblemKind;
 use crate::trajectory::{InsertPoint, Segment, StopReason, ToolCall, ToolStatus, Trajectory};
+use start_grade::fence::{self, CODE_CLOSE, CODE_FENCE, CODE_OPEN};
 use start_grade::testcase;
 
 /// Default cap on the output shown to the model per tool call, in bytes.
@@ -209,7 +211,7 @@ pub fn user_prompt(problem: &Problem) -> String {
         ),
         ProblemKind::Code => format!(
             "{}\n\nThink step by step, then write a complete Python program that reads the input \
-             from stdin and prints the answer. Give the final program in a ```python block.",
+             from stdin and prints the answer. Give the final program in a {CODE_FENCE} block.",
             problem.text.trim_end()
         ),
     }
@@ -444,14 +446,10 @@ impl<'a> Driver<'a> {
                     }
                     if opts.policy.before_end && run.hints_used < opts.policy.max_hints {
                         let at = run.text.len();
-                        self.insert_hint(
-                            &mut run,
-                            at,
-                            InsertPoint::BeforeEos,
-                            problem,
-                            &testcases,
-                        )?;
-                        continue;
+                        let point = InsertPoint::BeforeEos;
+                        if self.insert_hint(&mut run, at, point, problem, &testcases)? {
+                            continue;
+                        }
                     }
                     break StopReason::Eos;
                 }
@@ -496,21 +494,15 @@ impl<'a> Driver<'a> {
                 if run.hints_used < policy.max_hints
                     && draw(&mut run.rng, policy.trigger_probability)
                 {
-                    self.insert_hint(
-                        run,
-                        end,
-                        InsertPoint::AfterTrigger { word },
-                        problem,
-                        testcases,
-                    )?;
-                    return Ok(true);
+                    let point = InsertPoint::AfterTrigger { word };
+                    return self.insert_hint(run, end, point, problem, testcases);
                 }
                 Ok(false)
             }
             Event::ThinkEnd { start } => {
                 if policy.before_end && run.hints_used < policy.max_hints {
-                    self.insert_hint(run, start, InsertPoint::BeforeThinkEnd, problem, testcases)?;
-                    return Ok(true);
+                    let point = InsertPoint::BeforeThinkEnd;
+                    return self.insert_hint(run, start, point, problem, testcases);
                 }
                 Ok(false)
             }
@@ -553,7 +545,13 @@ impl<'a> Driver<'a> {
     ) -> Result<(), GenerateError> {
         let began = Instant::now();
         let mut runner_time = Duration::ZERO;
-        let code = run.text[code_start.min(code_end)..code_end].to_string();
+        let mut code = run.text[code_start.min(code_end)..code_end].to_string();
+        // Closing the block itself, the driver ends the last line first; that newline is part
+        // of the code as the finished text shows it (and as the scorer reads it back).
+        let end_line = close_fence && !run.text.ends_with('\n');
+        if end_line {
+            code.push('\n');
+        }
         let result = if tool_calls.len() as u64 >= u64::from(self.options.max_tool_calls) {
             RunResult::NotRun(format!(
                 "the limit of {} code runs per solution is reached",
@@ -572,17 +570,14 @@ impl<'a> Driver<'a> {
         let (status, shown) = render_output(&result, self.options.output_bytes);
         let mut block = String::new();
         if close_fence {
-            if !run.text.ends_with('\n') {
+            if end_line {
                 block.push('\n');
             }
-            block.push_str("```");
+            block.push_str(CODE_CLOSE);
         }
-        block.push_str("\n```output\n");
-        block.push_str(&shown);
-        if !shown.ends_with('\n') {
-            block.push('\n');
-        }
-        block.push_str("```\n");
+        // On the line after the closing fence, fenced so that nothing in it ends it early.
+        block.push('\n');
+        block.push_str(&fence::output_block(&shown));
         let call = tool_calls.len();
         let (stdout, stderr) = match result {
             RunResult::Ran(o) => (o.stdout, o.stderr),
@@ -603,6 +598,10 @@ impl<'a> Driver<'a> {
     }
 
     /// Cuts the text at `at` and appends a sampled hint; the model continues inside its fence.
+    /// Returns whether it did: a hint that would complete a fence the model left unfinished
+    /// there (the text ends with ```` ```python ```` and the hint starts with a newline) is not
+    /// inserted, since a reader of the finished text would see a block open that the driver
+    /// never ran.
     fn insert_hint(
         &self,
         run: &mut Run<'_>,
@@ -610,13 +609,20 @@ impl<'a> Driver<'a> {
         point: InsertPoint,
         problem: &Problem,
         testcases: &str,
-    ) -> Result<(), GenerateError> {
+    ) -> Result<bool, GenerateError> {
         let hint = self.hints.sample(problem.kind, &mut run.rng)?;
         let prefix = match point {
             InsertPoint::AfterTrigger { .. } => &self.options.policy.trigger_separator,
             InsertPoint::BeforeThinkEnd | InsertPoint::BeforeEos => &self.options.policy.end_prefix,
         };
-        let text = format!("{prefix}{}", hint.render(testcases));
+        let rendered = format!("{prefix}{}", hint.render(testcases));
+        // Only the hint's own last fence opens a block: one in a sample test or in the prose is
+        // defused, so the finished text opens the block exactly where the driver enters it.
+        let prose = rendered.strip_suffix(CODE_OPEN).unwrap_or(&rendered);
+        let text = format!("{}{CODE_OPEN}", fence::defuse(prose));
+        if fence::opens_across(&run.text[..at.min(run.text.len())], &text) {
+            return Ok(false);
+        }
         run.cut(at)?;
         let hint_id = hint.id.clone();
         run.append(Segment::Hint {
@@ -628,7 +634,7 @@ impl<'a> Driver<'a> {
         run.hints_used += 1;
         let code_start = run.text.len();
         run.scanner.enter_code(code_start);
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -890,5 +896,23 @@ mod tests {
         let (status, shown) = render_output(&RunResult::Ran(outcome), 11);
         assert_eq!(status, ToolStatus::Finished);
         assert!(shown.starts_with("ééééé\n... (output truncated: 200 bytes"));
+    }
+
+    #[test]
+    fn the_text_shows_the_code_that_ran_and_no_fence_it_did_not() {
+        // Closing a block itself, the driver ends the code's last line first: the code that
+        // runs (and is recorded) is the block's body as the finished text shows it.
+        let (t, codes) = run_script("Compute:\n```python\nprint(4)", &only_triggers(0));
+        assert_eq!(codes, ["print(4)\n"]);
+        assert_eq!(t.tool_calls[0].code, "print(4)\n");
+        assert!(
+            t.text()
+                .contains("```python\nprint(4)\n```\n```output\nran 1\n```\n")
+        );
+        // The end-of-sequence hint starts with a newline: after an unfinished "```python" it
+        // would make a fence the driver never opened, so none goes there.
+        let (t, codes) = run_script("All done. ```python", &GenerateOptions::default());
+        assert_eq!((t.hints(), codes.len(), t.stop), (0, 0, StopReason::Eos));
+        assert_eq!(t.text(), "All done. ```python");
     }
 }

@@ -15,7 +15,7 @@ use crate::problem::ProblemKind;
 /// The bundled library's TOML text.
 pub const BUNDLED_TOML: &str = include_str!("hints.toml");
 /// The fence every hint must end with (a newline may follow).
-pub const CODE_FENCE: &str = "```python";
+pub use start_grade::fence::CODE_FENCE;
 /// The slot in a code hint that [`Hint::render`] fills with the problem's sample tests.
 pub const TESTCASE_SLOT: &str = "{testcase}";
 /// Largest hint library file accepted, in bytes.
@@ -117,7 +117,9 @@ impl HintLibrary {
                 return Err(invalid("the id is used twice"));
             }
             if !hint.text.trim_end().ends_with(CODE_FENCE) {
-                return Err(invalid("the text must end by opening a ```python fence"));
+                return Err(invalid(&format!(
+                    "the text must end by opening a {CODE_FENCE} fence"
+                )));
             }
         }
         let mut hints = file.hint;

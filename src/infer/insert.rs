@@ -8,15 +8,12 @@
 //! finds (truncate, append a hint, run code).
 
 use serde::{Deserialize, Serialize};
+use start_grade::fence::{CodeScanner, FenceEvent};
 
 use crate::trajectory::THINK_END;
 
 /// The default trigger words.
 pub const DEFAULT_TRIGGERS: &[&str] = &["Wait", "Alternatively"];
-/// Opens a code block the driver executes.
-pub const CODE_OPEN: &str = "```python\n";
-/// Closes a code block (at the start of a line).
-pub const CODE_CLOSE: &str = "```";
 /// Longest trigger word accepted, in bytes.
 pub const MAX_TRIGGER_BYTES: usize = 64;
 /// Most trigger words accepted.
@@ -124,15 +121,17 @@ pub enum Event {
 
 /// Finds insertion points and code blocks in text that grows at its end.
 ///
+/// Code blocks are found by [`start_grade::fence::CodeScanner`], the rule the scorer reads
+/// finished trajectories with; trigger words and `</think>` are looked for outside code only.
 /// It remembers how far it has looked, so feeding it a long generation piece by piece costs
 /// time linear in the text, and no point is reported twice.
 #[derive(Debug, Clone)]
 pub struct Scanner {
     triggers: Vec<String>,
-    /// Nothing before this offset is looked at again.
+    /// Nothing before this offset is looked at again for triggers and `</think>`.
     from: usize,
-    /// Inside a code block that started here.
-    code_start: Option<usize>,
+    /// Where code blocks open and close.
+    fences: CodeScanner,
 }
 
 impl Scanner {
@@ -141,69 +140,43 @@ impl Scanner {
         Scanner {
             triggers: triggers.to_vec(),
             from,
-            code_start: None,
+            fences: CodeScanner::new(from),
         }
     }
 
     /// Whether the scanner is inside a code block, and where its code starts.
     pub fn code_start(&self) -> Option<usize> {
-        self.code_start
+        self.fences.body_start()
     }
 
     /// Enters a code block whose code starts at `code_start` (after an inserted hint).
     pub fn enter_code(&mut self, code_start: usize) {
-        self.code_start = Some(code_start);
+        self.fences.enter_code(code_start);
         self.from = code_start;
     }
 
     /// Restarts scanning at `from` (after the driver appended text of its own), outside code.
     pub fn reset(&mut self, from: usize) {
-        self.code_start = None;
+        self.fences.reset(from);
         self.from = from;
     }
 
     /// The next event in `text[from..]`, or `None` when nothing complete is there yet. An event
     /// is reported once: the scanner moves past it.
     pub fn next_event(&mut self, text: &str) -> Option<Event> {
+        if self.fences.body_start().is_some() {
+            // Inside code only the closing fence counts.
+            let close = self.fences.next_event(text)?;
+            return Some(self.fence_event(close));
+        }
         let from = floor_char_boundary(text, self.from.min(text.len()));
         let tail = &text[from..];
-        if let Some(code_start) = self.code_start {
-            // A closing fence at the start of a line (or right at the code's start).
-            let mut search = 0;
-            while let Some(i) = tail[search..].find(CODE_CLOSE) {
-                let at = from + search + i;
-                let line_start = at == code_start || text[..at].ends_with('\n');
-                if line_start {
-                    let fence_end = at + CODE_CLOSE.len();
-                    self.code_start = None;
-                    self.from = fence_end;
-                    return Some(Event::CodeClose {
-                        code_start,
-                        fence_start: at,
-                        fence_end,
-                    });
-                }
-                search += i + CODE_CLOSE.len();
-            }
-            // Keep a few bytes: a fence may be split across pieces.
-            self.from = keep_tail(text, CODE_CLOSE.len() + 1).max(code_start);
-            return None;
-        }
         let mut best: Option<(usize, Event)> = None;
         let mut consider = |pos: usize, event: Event| {
             if best.as_ref().is_none_or(|(p, _)| pos < *p) {
                 best = Some((pos, event));
             }
         };
-        if let Some(i) = tail.find(CODE_OPEN) {
-            let start = from + i;
-            consider(
-                start,
-                Event::CodeOpen {
-                    code_start: start + CODE_OPEN.len(),
-                },
-            );
-        }
         if let Some(i) = tail.find(THINK_END) {
             consider(from + i, Event::ThinkEnd { start: from + i });
         }
@@ -219,15 +192,18 @@ impl Scanner {
                 );
             }
         }
+        let open = self.fences.find(text);
+        if let Some(open) =
+            open.filter(|o| best.as_ref().is_none_or(|(p, _)| o.fence_start() <= *p))
+        {
+            return Some(self.fence_event(open));
+        }
         match best {
             Some((_, event)) => {
                 self.from = match &event {
                     Event::Trigger { end, .. } => *end,
-                    Event::CodeOpen { code_start } => {
-                        self.code_start = Some(*code_start);
-                        *code_start
-                    }
                     Event::ThinkEnd { start } => start + THINK_END.len(),
+                    Event::CodeOpen { code_start } => *code_start,
                     Event::CodeClose { fence_end, .. } => *fence_end,
                 };
                 Some(event)
@@ -237,13 +213,40 @@ impl Scanner {
                     .triggers
                     .iter()
                     .map(String::len)
-                    .chain([CODE_OPEN.len(), THINK_END.len()])
+                    .chain([THINK_END.len()])
                     .max()
                     .unwrap_or(0);
                 self.from = self.from.max(keep_tail(text, longest + 1));
                 None
             }
         }
+    }
+
+    /// Moves past a fence event the code scanner found, and reports it.
+    fn fence_event(&mut self, event: FenceEvent) -> Event {
+        self.fences.accept(event);
+        let (FenceEvent::Open { body_start: at, .. } | FenceEvent::Close { fence_end: at, .. }) =
+            event;
+        self.from = self.from.max(at);
+        fence_to_event(event)
+    }
+}
+
+/// The scanner's form of a fence event.
+fn fence_to_event(event: FenceEvent) -> Event {
+    match event {
+        FenceEvent::Open { body_start, .. } => Event::CodeOpen {
+            code_start: body_start,
+        },
+        FenceEvent::Close {
+            body_start,
+            fence_start,
+            fence_end,
+        } => Event::CodeClose {
+            code_start: body_start,
+            fence_start,
+            fence_end,
+        },
     }
 }
 

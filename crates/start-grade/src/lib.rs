@@ -7,6 +7,8 @@
 //! - [`testcase`]: the one test-case schema (stdin/stdout, functional, check) and extracting
 //!   sample tests from code problem statements.
 //! - [`compare`]: comparing program output with expected output, as a judge does.
+//! - [`fence`]: code fences, once: where the driver's tool blocks open and close, the output
+//!   block after them, and Markdown fence lines.
 //!
 //! Only std and serde: no wasmtime, no llama.cpp, no I/O beyond the text a caller passes in, so it
 //! builds in seconds and any host (the CLI, the daemon, an HTTP API) can share it. Every input is
@@ -14,4 +16,5 @@
 
 pub mod answer;
 pub mod compare;
+pub mod fence;
 pub mod testcase;

@@ -2,6 +2,7 @@
 //! block, plain lines, or the rest of an `Input: ...` line, with its exact inner lines.
 
 use super::line::{Line, classify};
+use crate::fence::FenceLine;
 
 /// How a plain (unfenced, unindented) block ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +27,8 @@ pub(super) fn read_block(lines: &[&str], start: usize, end: PlainEnd) -> (String
     if i >= lines.len() {
         return (String::new(), i);
     }
-    if let Some((indent, fence_char, fence_len)) = fence_open(lines[i]) {
-        return read_fenced(lines, i + 1, indent, fence_char, fence_len);
+    if let Some(fence) = FenceLine::parse(lines[i]) {
+        return read_fenced(lines, i + 1, &fence);
     }
     if lines[i].trim().eq_ignore_ascii_case("<pre>") {
         let mut j = i + 1;
@@ -65,20 +66,14 @@ pub(super) fn read_block(lines: &[&str], start: usize, end: PlainEnd) -> (String
 
 /// Reads fenced lines from `start` up to the closing fence (or the end), removing up to the
 /// opening fence's indentation from each line.
-fn read_fenced(
-    lines: &[&str],
-    start: usize,
-    indent: usize,
-    fence_char: char,
-    fence_len: usize,
-) -> (String, usize) {
+fn read_fenced(lines: &[&str], start: usize, fence: &FenceLine<'_>) -> (String, usize) {
     let mut j = start;
-    while j < lines.len() && !fence_closes(lines[j], fence_char, fence_len) {
+    while j < lines.len() && !fence.is_closed_by(lines[j]) {
         j += 1;
     }
     let content: Vec<&str> = lines[start..j]
         .iter()
-        .map(|line| strip_spaces(line, indent))
+        .map(|line| strip_spaces(line, fence.indent))
         .collect();
     (join_trimmed(&content), (j + 1).min(lines.len()))
 }
@@ -127,28 +122,6 @@ fn strip_spaces(line: &str, count: usize) -> &str {
     let spaces = line.bytes().take(count).take_while(|&b| b == b' ').count();
     // Spaces are one byte each, so `spaces` is a character boundary.
     line.get(spaces..).unwrap_or(line)
-}
-
-/// An opening fence: returns its indentation, character and length.
-pub(super) fn fence_open(line: &str) -> Option<(usize, char, usize)> {
-    let trimmed = line.trim_start_matches(' ');
-    let indent = line.len() - trimmed.len();
-    let fence_char = trimmed.chars().next().filter(|c| *c == '`' || *c == '~')?;
-    let fence_len = trimmed.chars().take_while(|c| *c == fence_char).count();
-    if fence_len < 3 {
-        return None;
-    }
-    // A backtick fence's info string may not contain backticks (CommonMark).
-    let info = &trimmed[fence_len..];
-    if fence_char == '`' && info.contains('`') {
-        return None;
-    }
-    Some((indent, fence_char, fence_len))
-}
-
-fn fence_closes(line: &str, fence_char: char, fence_len: usize) -> bool {
-    let trimmed = line.trim();
-    trimmed.chars().all(|c| c == fence_char) && trimmed.chars().count() >= fence_len
 }
 
 /// Decodes the HTML entities that LeetCode's HTML statements use in example values.

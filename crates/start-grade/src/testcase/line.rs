@@ -2,7 +2,7 @@
 //! `入力例 1`, `Example 2:`), an `Input` / `Output` marker, a fence, a heading that ends the
 //! examples, or plain text, through the markdown and HTML decoration around it.
 
-use super::block::fence_open;
+use crate::fence::FenceLine;
 
 /// Sample numbers with more digits than this are treated as unnumbered.
 const MAX_SAMPLE_NUMBER_DIGITS: usize = 6;
@@ -52,7 +52,7 @@ pub(super) fn classify(line: &str) -> Line<'_> {
     if trimmed.is_empty() {
         return Line::Blank;
     }
-    if fence_open(line).is_some()
+    if FenceLine::parse(line).is_some()
         || trimmed.eq_ignore_ascii_case("<pre>")
         || trimmed.eq_ignore_ascii_case("</pre>")
     {

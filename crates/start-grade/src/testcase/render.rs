@@ -2,6 +2,7 @@
 //! that a statement with huge samples cannot crowd the rest of the prompt out.
 
 use super::{MAX_HINT_BYTES, MAX_HINT_FIELD_BYTES, MAX_HINT_TESTS, TestCase, TestKind};
+use crate::fence::fence_for;
 
 /// Bytes kept free in the hint budget for the "more test cases not shown" note.
 const HINT_NOTE_RESERVE_BYTES: usize = 128;
@@ -70,7 +71,7 @@ fn render_one(number: usize, test: &TestCase) -> String {
         TestKind::Stdio => {
             let input = clip_field(test.input.strip_suffix('\n').unwrap_or(&test.input));
             let output = clip_field(test.output.strip_suffix('\n').unwrap_or(&test.output));
-            let fence = fence_for(&input, &output);
+            let fence = fence_for([input.as_str(), output.as_str()]);
             format!(
                 "Sample {number}\nInput:\n{fence}\n{input}\n{fence}\n\
                  Expected output:\n{fence}\n{output}\n{fence}"
@@ -95,12 +96,6 @@ fn clip_field(text: &str) -> String {
             text.len()
         )
     }
-}
-
-/// A backtick fence longer than any backtick run in the contents, so the fence cannot close early.
-fn fence_for(a: &str, b: &str) -> String {
-    let longest = |s: &str| s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    "`".repeat(longest(a).max(longest(b)).max(2) + 1)
 }
 
 #[cfg(test)]
