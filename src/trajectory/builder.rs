@@ -176,11 +176,8 @@ impl TrajectoryBuilder {
 
     /// Records `call` as it is and appends its output block, made of `call.shown`.
     pub fn call(mut self, call: ToolCall) -> TrajectoryBuilder {
-        let mut text = format!("```output\n{}", call.shown);
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str("```\n");
+        // Fenced as the driver fences it, so the scorer reads it back the same way.
+        let text = start_grade::fence::output_block(&call.shown);
         let index = self.trajectory.tool_calls.len();
         self.trajectory.tool_calls.push(call);
         self.push(Segment::Output { text, call: index });
