@@ -1,7 +1,7 @@
 //! The Hint-infer driver: generate, insert hints, run the model's code, feed the output back.
 //!
-//! [`Driver::run`] streams pieces from a [`Generation`], scans the model's own text with an
-//! [`insert::Scanner`], and at each event acts:
+//! [`Driver::run`] streams pieces from a [`Generation`], scans the model's own text with a
+//! [`Scanner`], and at each event acts:
 //!
 //! - a trigger word ("Wait") or `</think>` or the end of sequence, while the policy allows: cut
 //!   the text there, append a sampled hint (ending with an opened ```` ```python ```` fence);
