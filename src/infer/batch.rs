@@ -1,5 +1,5 @@
 //! A Hint-infer batch: every (problem, sample) of a shard that the trajectory file does not
-//! hold yet, run on the worker [`pool`](crate::pool), each trajectory appended (and flushed) as
+//! hold yet, run on the worker [`crate::pool`], each trajectory appended (and flushed) as
 //! soon as it is done, so a killed batch resumes where it stopped.
 //!
 //! A trajectory that fails is reported and the batch goes on, unless the failure will fail every

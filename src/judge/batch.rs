@@ -1,5 +1,5 @@
 //! Judging many programs: a JSONL stream of `{"id": ..., "program": "...", ...test fields}`
-//! lines, judged on the worker [`pool`](crate::pool), one result line each (the report with
+//! lines, judged on the worker [`crate::pool`], one result line each (the report with
 //! the line's `id`), written in completion order as each finishes.
 //!
 //! Lines are untrusted: each is read through the bounded [`LineReader`] (at most

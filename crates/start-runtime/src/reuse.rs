@@ -7,7 +7,7 @@
 //! instructions such as `table.set` or `data.drop` change them; a module without those keeps
 //! them as instantiated.
 //!
-//! [`mark`] checks the code for such instructions and, when there are none, exports every
+//! `mark` checks the code for such instructions and, when there are none, exports every
 //! defined mutable global as `start.global.<index>` and the memory a second time as
 //! [`REUSABLE_EXPORT`]. A host that finds that export may restore and reuse instances; one
 //! that does not must instantiate afresh every time.

@@ -62,7 +62,7 @@ pub struct SessionLimits {
     pub total_wall_time: Option<Duration>,
     /// Meter fuel in this session (turns may then set [`TurnLimits::fuel`]). Default false.
     pub metered: bool,
-    /// How long the session may sit unused before [`Session::is_idle`] says so. Default 10 min.
+    /// How long the session may sit unused before [`Session::is_idle`](crate::Session::is_idle) says so. Default 10 min.
     #[serde(with = "duration_ms", rename = "idle_timeout_ms")]
     pub idle_timeout: Duration,
     /// The most turns the session runs. Default 1000.
