@@ -118,8 +118,15 @@ fn check_named(
     stderr
 }
 
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
+/// `before`, then `input`, then `after`, as a command's arguments.
+fn argv(before: &[&str], input: &Path, after: &[&str]) -> Vec<String> {
+    let input = input.display().to_string();
+    before
+        .iter()
+        .map(|s| s.to_string())
+        .chain([input])
+        .chain(after.iter().map(|s| s.to_string()))
+        .collect()
 }
 
 #[test]
@@ -139,15 +146,18 @@ fn problems_for_infer() {
     let args = |input: &Path| {
         let out = input.with_file_name(format!("out-{}.jsonl", input.metadata().unwrap().len()));
         let _ = std::fs::remove_file(&out);
-        strings(&["infer", "--quiet", "--model", "scripted:model.txt"])
-            .into_iter()
-            .chain([
-                "--input".into(),
-                input.display().to_string(),
-                "--output".into(),
-                out.display().to_string(),
-            ])
-            .collect()
+        let out = out.display().to_string();
+        argv(
+            &[
+                "infer",
+                "--quiet",
+                "--model",
+                "scripted:model.txt",
+                "--input",
+            ],
+            input,
+            &["--output", &out],
+        )
     };
     let stderr = check(dir.path(), &args, &make, start::problem::MAX_LINE_BYTES);
     assert!(stderr.contains("wrote 2 trajectories"), "{stderr}");
@@ -164,14 +174,11 @@ fn judge_batches() {
     };
     let make = |d: &Path, huge| jsonl(d, "batch.jsonl", &line(1), &line(2), huge);
     let args = |input: &Path| {
-        strings(&["judge", "--quiet", "--input"])
-            .into_iter()
-            .chain([
-                input.display().to_string(),
-                "-o".into(),
-                "results.jsonl".into(),
-            ])
-            .collect()
+        argv(
+            &["judge", "--quiet", "--input"],
+            input,
+            &["-o", "results.jsonl"],
+        )
     };
     let stderr = check(dir.path(), &args, &make, start::judge::MAX_BATCH_LINE_BYTES);
     assert!(stderr.contains("2 of 2 programs passed"), "{stderr}");
@@ -190,14 +197,11 @@ fn score_pairs() {
         )
     };
     let args = |input: &Path| {
-        strings(&["score", "--no-sandbox", "--pairs"])
-            .into_iter()
-            .chain([
-                input.display().to_string(),
-                "--output".into(),
-                "out.jsonl".into(),
-            ])
-            .collect()
+        argv(
+            &["score", "--no-sandbox", "--pairs"],
+            input,
+            &["--output", "out.jsonl"],
+        )
     };
     let stderr = check(dir.path(), &args, &make, start::jsonl::MAX_LINE_BYTES);
     assert!(stderr.contains("2 pairs, 1 equal"), "{stderr}");
@@ -223,14 +227,11 @@ fn trajectories_and_test_files_for_score() {
         )
     };
     let args = |input: &Path| {
-        strings(&["score", "--no-sandbox", "--input"])
-            .into_iter()
-            .chain([
-                input.display().to_string(),
-                "--output".into(),
-                "scored.jsonl".into(),
-            ])
-            .collect()
+        argv(
+            &["score", "--no-sandbox", "--input"],
+            input,
+            &["--output", "scored.jsonl"],
+        )
     };
     let stderr = check(dir.path(), &args, &make, start::jsonl::MAX_LINE_BYTES);
     assert!(stderr.contains("2 trajectories"), "{stderr}");
@@ -244,17 +245,13 @@ fn trajectories_and_test_files_for_score() {
     );
     let row = |id: &str| format!(r#"{{"id":"{id}","tests":[{{"input":"","output":"1\n"}}]}}"#);
     let make = |d: &Path, huge| jsonl(d, "problems.jsonl", &row("a"), &row("b"), huge);
+    let small = small.display().to_string();
     let args = |input: &Path| {
-        strings(&["score", "--no-sandbox", "--input"])
-            .into_iter()
-            .chain([
-                small.display().to_string(),
-                "--problems".into(),
-                input.display().to_string(),
-                "--output".into(),
-                "scored.jsonl".into(),
-            ])
-            .collect()
+        argv(
+            &["score", "--no-sandbox", "--input", &small, "--problems"],
+            input,
+            &["--output", "scored.jsonl"],
+        )
     };
     check(dir.path(), &args, &make, start::jsonl::MAX_LINE_BYTES);
 }
@@ -277,11 +274,15 @@ fn trajectory_file_resumed_by_infer() {
     };
     let make = |d: &Path, huge| jsonl(d, "out.jsonl", &trajectory("x"), &trajectory("y"), huge);
     let args = |output: &Path| {
-        strings(&["infer", "--quiet", "--model", "scripted:model.txt"])
-            .into_iter()
-            .chain(["--input".into(), "problems.jsonl".into(), "--output".into()])
-            .chain([output.display().to_string()])
-            .collect()
+        let before = [
+            "infer",
+            "--quiet",
+            "--model",
+            "scripted:model.txt",
+            "--input",
+            "problems.jsonl",
+        ];
+        argv(&[&before[..], &["--output"]].concat(), output, &[])
     };
     // The small run's line 2 is `{}`: also not a trajectory, so both runs say the same.
     let named = |output: &Path| {

@@ -16,26 +16,8 @@ mod judge;
 mod rft;
 mod via_daemon;
 
-use std::sync::OnceLock;
-
 use start_daemon::testutil::TestCommand;
-use start_sandbox::{Sandbox, SandboxOptions};
-
-/// One sandbox per test binary, shared by every test (it is `Send + Sync`).
-pub fn sandbox() -> &'static Sandbox {
-    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-    SANDBOX.get_or_init(|| match Sandbox::new(SandboxOptions::default()) {
-        Ok(s) => s,
-        Err(e) => panic!("the runtime must be prepared for these tests: {e}"),
-    })
-}
-
-/// Runs `code` with default limits.
-pub fn run(code: &str) -> start_sandbox::Outcome {
-    sandbox()
-        .exec(code, &start_sandbox::Limits::default())
-        .expect("host failure")
-}
+pub use start_sandbox::testutil::shared_sandbox as sandbox;
 
 /// The `start` binary, as a command whose assertions report the whole run on failure.
 pub fn start() -> TestCommand {

@@ -17,7 +17,8 @@
 //! (which pages a guest wrote, from Linux's `PAGEMAP_SCAN`), `session` ([`Session`]: a
 //! persistent interpreter across turns).
 //!
-//! Without the default `runtime` feature only the wire types ([`Limits`], [`Outcome`]) are
+//! With the `test-util` feature (on by default), `testutil` holds the fixture tests share: one
+//! sandbox per test binary. Without the default `runtime` feature only the wire types ([`Limits`], [`Outcome`]) are
 //! built, so a client of the daemon does not link wasmtime.
 
 mod limits;
@@ -29,6 +30,9 @@ pub use limits::{
     MAX_STDIN_BYTES, SessionLimits, TurnLimits,
 };
 pub use outcome::{Limit, Outcome, Status};
+
+#[cfg(feature = "test-util")]
+pub mod testutil;
 
 #[cfg(feature = "runtime")]
 mod engine;
