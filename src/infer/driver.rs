@@ -23,7 +23,7 @@ use crate::infer::backend::{
     Backend, BackendError, EndReason, Generation, Piece, Prompt, SampleParams,
 };
 use crate::infer::hints::{HintError, HintLibrary};
-use crate::infer::insert::{Event, InsertPolicy, Scanner, floor_char_boundary};
+use crate::infer::insert::{Event, InsertPolicy, Scanner};
 use crate::problem::Problem;
 use crate::problem::ProblemKind;
 use crate::trajectory::{InsertPoint, Segment, StopReason, ToolCall, ToolStatus, Trajectory};
@@ -282,7 +282,7 @@ pub fn render_output(result: &RunResult, limit_bytes: usize) -> (ToolStatus, Str
     };
     if shown.len() > limit_bytes {
         let total = shown.len();
-        shown.truncate(floor_char_boundary(&shown, limit_bytes));
+        shown.truncate(shown.floor_char_boundary(limit_bytes));
         shown.push_str(&format!("\n... (output truncated: {total} bytes in all)"));
     }
     if shown.trim().is_empty() {

@@ -169,7 +169,7 @@ impl Scanner {
             let close = self.fences.next_event(text)?;
             return Some(self.fence_event(close));
         }
-        let from = floor_char_boundary(text, self.from.min(text.len()));
+        let from = text.floor_char_boundary(self.from);
         let tail = &text[from..];
         let mut best: Option<(usize, Event)> = None;
         let mut consider = |pos: usize, event: Event| {
@@ -272,16 +272,7 @@ fn find_whole_word(text: &str, from: usize, word: &str) -> Option<(usize, usize)
 
 /// An offset `keep` bytes before the end of `text`, on a character boundary.
 fn keep_tail(text: &str, keep: usize) -> usize {
-    floor_char_boundary(text, text.len().saturating_sub(keep))
-}
-
-/// The largest character boundary at or below `index`.
-pub fn floor_char_boundary(text: &str, index: usize) -> usize {
-    let mut i = index.min(text.len());
-    while !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
+    text.floor_char_boundary(text.len().saturating_sub(keep))
 }
 
 #[cfg(test)]

@@ -302,14 +302,7 @@ fn normalize_code(code: &str) -> String {
 
 /// The longest prefix of `s` of at most `max` bytes, on a char boundary.
 fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    &s[..s.floor_char_boundary(max)]
 }
 
 /// What the per-problem step needs to know of a surviving trajectory.

@@ -420,11 +420,7 @@ fn clip_chars(text: &str, max_chars: usize) -> String {
 
 fn mismatch(mut diff: String) -> Comparison {
     if diff.len() > MAX_DIFF_BYTES {
-        let mut end = MAX_DIFF_BYTES - "…".len();
-        while !diff.is_char_boundary(end) {
-            end -= 1;
-        }
-        diff.truncate(end);
+        diff.truncate(diff.floor_char_boundary(MAX_DIFF_BYTES - "…".len()));
         diff.push('…');
     }
     Comparison::Mismatch { diff }

@@ -117,7 +117,7 @@ impl CodeScanner {
     /// The next event in `text`, without moving past it ([`CodeScanner::accept`] does), or
     /// `None` when no complete fence is there yet.
     pub fn find(&mut self, text: &str) -> Option<FenceEvent> {
-        let from = floor_char_boundary(text, self.from);
+        let from = text.floor_char_boundary(self.from);
         match self.body_start {
             Some(body_start) => {
                 let mut search = from;
@@ -523,12 +523,7 @@ fn language(info: &str) -> String {
 
 /// An offset `keep` bytes before the end of `text`, on a character boundary.
 fn keep_tail(text: &str, keep: usize) -> usize {
-    floor_char_boundary(text, text.len().saturating_sub(keep))
-}
-
-/// The largest character boundary at or below `index` (and at most `text.len()`).
-fn floor_char_boundary(text: &str, index: usize) -> usize {
-    text.floor_char_boundary(index.min(text.len()))
+    text.floor_char_boundary(text.len().saturating_sub(keep))
 }
 
 #[cfg(test)]
