@@ -69,6 +69,20 @@ pub struct Score {
     pub note: Option<String>,
 }
 
+impl Score {
+    /// A score not decided yet, with what was extracted: the start of every verdict.
+    pub fn undecided(extracted: Option<String>) -> Score {
+        Score {
+            extracted,
+            correct: None,
+            method: Method::None,
+            correct_before_hints: None,
+            tests_passed: None,
+            note: None,
+        }
+    }
+}
+
 /// A trajectory with its score: the line format of `start score`'s output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scored {
@@ -198,14 +212,7 @@ impl<'a> Scorer<'a> {
 
     fn score_math(&self, trajectory: &Trajectory) -> Score {
         let extracted = extract_math_answer(trajectory);
-        let mut score = Score {
-            extracted: extracted.clone(),
-            correct: None,
-            method: Method::None,
-            correct_before_hints: None,
-            tests_passed: None,
-            note: None,
-        };
+        let mut score = Score::undecided(extracted.clone());
         let Some(gold) = trajectory.answer.as_deref() else {
             score.note = Some("no gold answer".into());
             return score;
@@ -245,14 +252,7 @@ impl<'a> Scorer<'a> {
 
     fn score_code(&self, trajectory: &Trajectory) -> Score {
         let extracted = extract_program(&trajectory.text());
-        let mut score = Score {
-            extracted: extracted.clone(),
-            correct: None,
-            method: Method::None,
-            correct_before_hints: None,
-            tests_passed: None,
-            note: None,
-        };
+        let mut score = Score::undecided(extracted.clone());
         let Some(program) = extracted else {
             score.correct = Some(false);
             score.note = Some("no final program".into());

@@ -101,12 +101,8 @@ pub fn score_parallel(
         .into_iter()
         .map(|s| {
             s.unwrap_or_else(|why| crate::rft::score::Score {
-                extracted: None,
-                correct: None,
-                method: Method::None,
-                correct_before_hints: None,
-                tests_passed: None,
                 note: Some(format!("scoring failed: {why}")),
+                ..crate::rft::score::Score::undecided(None)
             })
         })
         .collect()
