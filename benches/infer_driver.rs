@@ -20,7 +20,7 @@ use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
 use start::problem::Problem;
 use start::problem::ProblemKind;
-use start_sandbox::{Outcome, Sandbox, SandboxOptions, Status};
+use start_sandbox::{Outcome, Sandbox, SandboxOptions};
 
 const CALLS: u32 = 50;
 
@@ -29,16 +29,7 @@ struct NoopRunner;
 
 impl CodeRunner for NoopRunner {
     fn run(&mut self, _code: &str) -> Result<RunResult, GenerateError> {
-        Ok(RunResult::Ran(Outcome {
-            status: Status::Finished,
-            stdout: "1\n".into(),
-            stderr: String::new(),
-            stdout_truncated: false,
-            stderr_truncated: false,
-            wall_ms: 0.0,
-            fuel_used: None,
-            memory_peak_bytes: 0,
-        }))
+        Ok(RunResult::Ran(Outcome::finished("1\n")))
     }
 }
 

@@ -652,16 +652,10 @@ mod tests {
     impl CodeRunner for FakeRunner {
         fn run(&mut self, code: &str) -> Result<RunResult, GenerateError> {
             self.codes.push(code.to_string());
-            Ok(RunResult::Ran(Outcome {
-                status: Status::Finished,
-                stdout: format!("ran {}\n", self.codes.len()),
-                stderr: String::new(),
-                stdout_truncated: false,
-                stderr_truncated: false,
-                wall_ms: 0.5,
-                fuel_used: None,
-                memory_peak_bytes: 0,
-            }))
+            Ok(RunResult::Ran(Outcome::finished(format!(
+                "ran {}\n",
+                self.codes.len()
+            ))))
         }
     }
 
@@ -883,16 +877,7 @@ mod tests {
 
     #[test]
     fn output_is_cut_at_a_char_boundary() {
-        let outcome = Outcome {
-            status: Status::Finished,
-            stdout: "é".repeat(100),
-            stderr: String::new(),
-            stdout_truncated: false,
-            stderr_truncated: false,
-            wall_ms: 1.0,
-            fuel_used: None,
-            memory_peak_bytes: 0,
-        };
+        let outcome = Outcome::finished("é".repeat(100));
         let (status, shown) = render_output(&RunResult::Ran(outcome), 11);
         assert_eq!(status, ToolStatus::Finished);
         assert!(shown.starts_with("ééééé\n... (output truncated: 200 bytes"));

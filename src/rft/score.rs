@@ -405,21 +405,12 @@ mod tests {
     ) -> Trajectory {
         use crate::infer::backend::scripted::ScriptedBackend;
         use crate::infer::driver::{CodeRunner, Driver, GenerateError, RunResult};
-        use start_sandbox::{Outcome, Status};
+        use start_sandbox::Outcome;
 
         struct Printer(&'static str);
         impl CodeRunner for Printer {
             fn run(&mut self, _code: &str) -> Result<RunResult, GenerateError> {
-                Ok(RunResult::Ran(Outcome {
-                    status: Status::Finished,
-                    stdout: self.0.to_string(),
-                    stderr: String::new(),
-                    stdout_truncated: false,
-                    stderr_truncated: false,
-                    wall_ms: 0.5,
-                    fuel_used: None,
-                    memory_peak_bytes: 0,
-                }))
+                Ok(RunResult::Ran(Outcome::finished(self.0)))
             }
         }
         let problem = crate::problem::Problem {

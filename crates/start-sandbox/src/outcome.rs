@@ -95,6 +95,26 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A run that finished and printed `stdout`, with nothing else to report: what a code
+    /// runner standing in for the sandbox (in tests and benches) returns.
+    ///
+    /// ```
+    /// let outcome = start_sandbox::Outcome::finished("42\n");
+    /// assert_eq!(outcome.status, start_sandbox::Status::Finished);
+    /// ```
+    pub fn finished(stdout: impl Into<String>) -> Outcome {
+        Outcome {
+            status: Status::Finished,
+            stdout: stdout.into(),
+            stderr: String::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            wall_ms: 0.0,
+            fuel_used: None,
+            memory_peak_bytes: 0,
+        }
+    }
+
     /// Parses the exception name from the last line of a traceback (`ValueError: bad` ->
     /// `ValueError`).
     pub fn exception_name(traceback: &str) -> String {
