@@ -10,6 +10,7 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 use crate::engine::ticks_for;
 use crate::output::{CappedPipe, Captured};
+use crate::scratch::Scratch;
 use crate::{Error, Limit, Outcome, Status};
 
 /// Grace added to the timer that backs up epoch interruption: the epoch stops CPU loops on
@@ -89,7 +90,7 @@ pub(crate) struct Guest {
     /// state is fully known and may be restored for reuse.
     returned: bool,
     // Dropped after the store: the guest's files live here.
-    scratch: tempfile::TempDir,
+    scratch: Scratch,
 }
 
 /// What a guest is armed with for one execution: its I/O and its memory cap.
@@ -149,13 +150,10 @@ impl Guest {
         arming: &Arming<'_>,
         metered: bool,
     ) -> Result<Self, Error> {
-        let scratch = tempfile::Builder::new()
-            .prefix("start-scratch-")
-            .tempdir()
-            .map_err(|source| Error::Io {
-                action: "creating the scratch folder",
-                source,
-            })?;
+        let scratch = Scratch::new().map_err(|source| Error::Io {
+            action: "creating the scratch folder",
+            source,
+        })?;
         let (state, stdout, stderr) = host_state(arming, scratch.path())?;
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -221,8 +219,14 @@ impl Guest {
     }
 
     /// The host folder the guest sees as `/`.
+    #[cfg(test)]
     pub fn scratch_dir(&self) -> &std::path::Path {
         self.scratch.path()
+    }
+
+    /// Removes everything the guest left in its scratch folder (for reuse).
+    pub fn empty_scratch(&self) -> std::io::Result<()> {
+        self.scratch.empty()
     }
 
     /// Runs `source` as one `turn`, within `budget`. Returns the outcome and whether the guest

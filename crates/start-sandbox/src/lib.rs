@@ -14,7 +14,8 @@
 //! `engine` (wasmtime configuration and the epoch ticker), `output` (capped output pipes),
 //! `exec` ([`Sandbox`] and fresh executions), `instance` (one live guest), `recycle` (restoring
 //! a finished guest to the snapshot's exact state so the next execution reuses it), `pagemap`
-//! (which pages a guest wrote, from Linux's `PAGEMAP_SCAN`), `session` ([`Session`]: a
+//! (which pages a guest wrote, from Linux's `PAGEMAP_SCAN`), `scratch` (the guest's private
+//! folder, emptied and removed without recursion, however deep the guest made it), `session` ([`Session`]: a
 //! persistent interpreter across turns).
 //!
 //! With the `test-util` feature (on by default), `testutil` holds the fixture tests share: one
@@ -48,6 +49,8 @@ mod output;
 mod pagemap;
 #[cfg(feature = "runtime")]
 mod recycle;
+#[cfg(feature = "runtime")]
+mod scratch;
 #[cfg(feature = "runtime")]
 mod session;
 

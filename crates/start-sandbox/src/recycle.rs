@@ -207,22 +207,11 @@ impl Recycler {
                 .set(&mut *store, *value)
                 .map_err(|_| "a global could not be reset")?;
         }
-        empty_dir(guest.scratch_dir()).map_err(|_| "the scratch folder could not be emptied")?;
+        guest
+            .empty_scratch()
+            .map_err(|_| "the scratch folder could not be emptied")?;
         Ok(total)
     }
-}
-
-/// Removes everything inside `dir` (not following links), keeping `dir` itself.
-fn empty_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(entry.path())?;
-        } else {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

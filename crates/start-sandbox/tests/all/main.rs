@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cleanup;
 mod escape;
 mod exec;
 mod limits;
