@@ -103,10 +103,81 @@ pub fn serve_stdio(options: SandboxOptions) -> Result<(), WorkerError> {
     Ok(())
 }
 
+/// Room a worker's reply leaves under [`frame::MAX_FRAME_BYTES`] for what the daemon wraps
+/// around an outcome on its way to the client (the request id, the reply envelope).
+pub const REPLY_ENVELOPE_BYTES: usize = 64 << 10;
+/// The largest reply a worker sends: an outcome that encodes larger (control characters grow
+/// sixfold in JSON, and a traceback repeats stderr) has its texts cut until it fits.
+pub const MAX_RESULT_BYTES: usize = frame::MAX_FRAME_BYTES - REPLY_ENVELOPE_BYTES;
+
+/// Sends `result`; only a broken pipe to the daemon is an error, never the result's size.
 fn send(out: &mut impl Write, result: &JobResult) -> Result<(), WorkerError> {
-    let body = serde_json::to_vec(result)?;
-    frame::write_frame_sync(out, &body)?;
+    frame::write_frame_sync(out, &encode_result(result, MAX_RESULT_BYTES))?;
     Ok(())
+}
+
+/// `result` as JSON of at most `max_bytes`: an outcome's stdout, stderr and traceback are
+/// halved, longest first, until it fits (and flagged truncated); anything that still does not
+/// fit becomes an `internal` failure of that job alone.
+fn encode_result(result: &JobResult, max_bytes: usize) -> Vec<u8> {
+    let too_large = || {
+        let failed = JobResult::Failed {
+            kind: ErrorKind::Internal,
+            message: format!("the job's reply is over {max_bytes} bytes even when cut"),
+        };
+        serde_json::to_vec(&failed).unwrap_or_default()
+    };
+    let body = match serde_json::to_vec(result) {
+        Ok(body) if body.len() <= max_bytes => return body,
+        Ok(body) => body,
+        Err(_) => return too_large(),
+    };
+    let JobResult::Outcome(outcome) = result else {
+        return too_large();
+    };
+    let mut outcome = outcome.clone();
+    let mut len = body.len();
+    while len > max_bytes {
+        if !halve_longest_text(&mut outcome) {
+            return too_large();
+        }
+        match serde_json::to_vec(&JobResult::Outcome(outcome.clone())) {
+            Ok(body) if body.len() <= max_bytes => return body,
+            Ok(body) => len = body.len(),
+            Err(_) => return too_large(),
+        }
+    }
+    too_large()
+}
+
+/// Halves the longest of an outcome's texts, marking it cut; `false` when all are empty.
+fn halve_longest_text(outcome: &mut Outcome) -> bool {
+    let traceback_len = match &outcome.status {
+        start_sandbox::Status::Exception { traceback, .. } => traceback.len(),
+        _ => 0,
+    };
+    let longest = outcome
+        .stdout
+        .len()
+        .max(outcome.stderr.len())
+        .max(traceback_len);
+    if longest == 0 {
+        return false;
+    }
+    let halve = |text: &mut String| {
+        text.truncate(text.floor_char_boundary(text.len() / 2));
+    };
+    if outcome.stdout.len() == longest {
+        halve(&mut outcome.stdout);
+        outcome.stdout_truncated = true;
+    } else if outcome.stderr.len() == longest {
+        halve(&mut outcome.stderr);
+        outcome.stderr_truncated = true;
+    } else if let start_sandbox::Status::Exception { traceback, .. } = &mut outcome.status {
+        halve(traceback);
+        traceback.push_str("\n... (traceback cut to fit the reply)");
+    }
+    true
 }
 
 fn failed(e: start_sandbox::Error) -> JobResult {
@@ -164,4 +235,53 @@ fn run_job(
 enum Later {
     Exec(#[allow(dead_code)] Cleanup),
     Close(#[allow(dead_code)] Session),
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn an_outcome_over_the_frame_cap_is_cut_to_fit() {
+        // The audit's reply: 1 MiB of \x01 on stdout, and as much again in stderr and the
+        // traceback; each byte becomes 6 in JSON (18.8 MB in all).
+        let text = "\x01".repeat((1 << 20) - 4096);
+        let mut outcome = Outcome::finished("\x01".repeat(1 << 20));
+        outcome.stderr = text.clone();
+        outcome.status = start_sandbox::Status::Exception {
+            name: "Exception".into(),
+            traceback: text,
+        };
+        let result = JobResult::Outcome(outcome);
+        assert!(serde_json::to_vec(&result).unwrap().len() > frame::MAX_FRAME_BYTES);
+        let body = encode_result(&result, MAX_RESULT_BYTES);
+        assert!(body.len() <= MAX_RESULT_BYTES, "{}", body.len());
+        let JobResult::Outcome(cut) = serde_json::from_slice(&body).unwrap() else {
+            panic!("not an outcome");
+        };
+        assert!(cut.stdout_truncated, "the longest text is cut first");
+        assert!(cut.stdout.len() > (1 << 18), "cut far more than needed");
+        assert!(matches!(
+            cut.status,
+            start_sandbox::Status::Exception { .. }
+        ));
+    }
+
+    #[test]
+    fn small_results_are_sent_as_they_are() {
+        let result = JobResult::Outcome(Outcome::finished("hi\n"));
+        let body = encode_result(&result, MAX_RESULT_BYTES);
+        assert_eq!(body, serde_json::to_vec(&result).unwrap());
+        let body = encode_result(&JobResult::Opened, 2);
+        let back: JobResult = serde_json::from_slice(&body).unwrap();
+        assert!(matches!(
+            back,
+            JobResult::Failed {
+                kind: ErrorKind::Internal,
+                ..
+            }
+        ));
+    }
 }

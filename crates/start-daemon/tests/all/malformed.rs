@@ -201,3 +201,25 @@ fn a_full_queue_answers_busy_at_once() {
     assert!(limited >= 1);
     still_serving(&daemon);
 }
+
+#[test]
+fn an_outcome_too_big_for_a_frame_is_cut_and_the_worker_lives() {
+    let daemon = daemon(&["--workers", "1"]);
+    let client = daemon.client();
+    let before = client.stats().unwrap().worker_restarts;
+    // 1 MiB of control characters on stdout and nearly as much in the exception: 18.8 MB as
+    // JSON, over the frame cap.
+    let code = "import sys\nsys.stdout.write('\\x01' * (1 << 20))\n\
+                raise Exception('\\x01' * ((1 << 20) - 4096))\n";
+    let o = client.exec(code, &Default::default()).unwrap();
+    assert!(
+        matches!(o.status, Status::Exception { .. }),
+        "{:?}",
+        o.status
+    );
+    assert!(o.stdout_truncated, "the reply was cut, and says so");
+    assert!(o.stdout.len() > 1 << 18 && o.stdout.bytes().all(|b| b == 1));
+    // Same worker, still serving.
+    still_serving(&daemon);
+    assert_eq!(client.stats().unwrap().worker_restarts, before);
+}
