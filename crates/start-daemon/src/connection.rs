@@ -220,10 +220,13 @@ async fn dispatch(ctx: &Context, request: Request, uid: u32) -> Reply {
     let result = match request.op {
         Op::Ping => Ok(Response::Pong),
         Op::Stats => Ok(Response::Stats(ctx.stats())),
-        Op::Exec { code, mut limits } => {
-            ctx.ceilings.clamp_exec(&mut limits);
-            ctx.pool.exec(code, limits).await.map(Response::Outcome)
-        }
+        Op::Exec { code, mut limits } => match check_input(&code, &limits.stdin) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                ctx.ceilings.clamp_exec(&mut limits);
+                ctx.pool.exec(code, limits).await.map(Response::Outcome)
+            }
+        },
         Op::SessionOpen { mut limits } => {
             ctx.ceilings.clamp_session(&mut limits);
             ctx.pool
@@ -236,6 +239,9 @@ async fn dispatch(ctx: &Context, request: Request, uid: u32) -> Reply {
             code,
             mut limits,
         } => {
+            if let Err(e) = check_input(&code, "") {
+                return finish(ctx, id, op, timed, started, Err(e));
+            }
             ctx.ceilings.clamp_turn(&mut limits);
             ctx.pool
                 .run_session(&session, code, limits, uid)
@@ -248,6 +254,43 @@ async fn dispatch(ctx: &Context, request: Request, uid: u32) -> Reply {
             .await
             .map(|()| Response::Closed),
     };
+    finish(ctx, id, op, timed, started, result)
+}
+
+/// Refuses code or stdin over the sandbox's limits before any job is made of them.
+fn check_input(code: &str, stdin: &str) -> Result<(), (ErrorKind, String)> {
+    if code.len() > start_sandbox::MAX_CODE_BYTES {
+        return Err((
+            ErrorKind::Invalid,
+            format!(
+                "the code is {} bytes; the limit is {}",
+                code.len(),
+                start_sandbox::MAX_CODE_BYTES
+            ),
+        ));
+    }
+    if stdin.len() > start_sandbox::MAX_STDIN_BYTES {
+        return Err((
+            ErrorKind::Invalid,
+            format!(
+                "stdin is {} bytes; the limit is {}",
+                stdin.len(),
+                start_sandbox::MAX_STDIN_BYTES
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Makes the reply and counts it.
+fn finish(
+    ctx: &Context,
+    id: u64,
+    op: &'static str,
+    timed: bool,
+    started: Instant,
+    result: Result<Response, (ErrorKind, String)>,
+) -> Reply {
     let reply = match result {
         Ok(r) => Reply::ok(id, r),
         Err((kind, message)) => Reply::error(Some(id), kind, message),

@@ -458,11 +458,10 @@ impl Worker {
         }
     }
 
-    /// Sends one job and waits for its answer, at most `timeout`.
-    async fn run(&mut self, job: &Job, timeout: Duration) -> Result<JobResult, String> {
-        let body = serde_json::to_vec(job).map_err(|e| format!("cannot encode a job: {e}"))?;
+    /// Sends one job (from [`encode_job`]) and waits for its answer, at most `timeout`.
+    async fn run(&mut self, body: &[u8], timeout: Duration) -> Result<JobResult, String> {
         let exchange = async {
-            frame::write_frame(&mut self.stdin, &body).await?;
+            frame::write_frame(&mut self.stdin, body).await?;
             frame::read_frame(&mut self.stdout).await
         };
         match tokio::time::timeout(timeout, exchange).await {
@@ -559,8 +558,16 @@ async fn run_slot(
                 // the idle reaper have nobody waiting and still run.
                 continue;
             }
+            // A job that cannot be framed is its request's error; the worker never sees it.
+            let body = match encode_job(&task.job) {
+                Ok(body) => body,
+                Err(why) => {
+                    let _ = task.reply.send(Err((ErrorKind::Invalid, why)));
+                    continue;
+                }
+            };
             slot.busy.store(true, Ordering::Relaxed);
-            let result = worker.run(&task.job, task.timeout).await;
+            let result = worker.run(&body, task.timeout).await;
             slot.busy.store(false, Ordering::Relaxed);
             slot.jobs.fetch_add(1, Ordering::Relaxed);
             match result {
@@ -583,6 +590,24 @@ async fn run_slot(
             .fetch_add(1, Ordering::Relaxed);
         shared.sessions().retain(|_, e| e.slot != slot.index);
     }
+}
+
+/// A job as the body of one frame to a worker.
+///
+/// # Errors
+/// A message for the requester when the job cannot be encoded or is over
+/// [`frame::MAX_FRAME_BYTES`] (a request near the cap grows a little as a job).
+fn encode_job(job: &Job) -> Result<Vec<u8>, String> {
+    let body = serde_json::to_vec(job).map_err(|e| format!("cannot encode the job: {e}"))?;
+    if body.len() > frame::MAX_FRAME_BYTES {
+        return Err(format!(
+            "the request is {} bytes as a job, over the {} byte frame limit; send less code or \
+             stdin",
+            body.len(),
+            frame::MAX_FRAME_BYTES
+        ));
+    }
+    Ok(body)
 }
 
 async fn reap_idle_sessions(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {

@@ -223,3 +223,31 @@ fn an_outcome_too_big_for_a_frame_is_cut_and_the_worker_lives() {
     still_serving(&daemon);
     assert_eq!(client.stats().unwrap().worker_restarts, before);
 }
+
+#[test]
+fn oversized_code_and_jobs_are_that_requests_error_not_a_dead_worker() {
+    let daemon = daemon(&["--workers", "1"]);
+    let client = daemon.client();
+    let before = client.stats().unwrap().worker_restarts;
+    let mut raw = daemon.raw();
+    // Code over the sandbox's limit, in a frame just under the cap.
+    let code = "#".repeat(MAX_FRAME_BYTES - 64);
+    raw.send_json(&format!(r#"{{"id":1,"op":"exec","code":"{code}"}}"#));
+    let reply = raw.recv().unwrap();
+    assert_eq!(error_kind(&reply), Some(ErrorKind::Invalid), "{reply:?}");
+    // Stdin that fits the request's frame, but not the job's: the job spells out every
+    // default limit the request left out.
+    let overhead = r#"{"id":2,"op":"exec","code":"print(1)","limits":{"stdin":""}}"#.len();
+    let stdin = "x".repeat(MAX_FRAME_BYTES - overhead);
+    raw.send_json(&format!(
+        r#"{{"id":2,"op":"exec","code":"print(1)","limits":{{"stdin":"{stdin}"}}}}"#
+    ));
+    let reply = raw.recv().unwrap();
+    assert_eq!(error_kind(&reply), Some(ErrorKind::Invalid), "{reply:?}");
+    still_serving(&daemon);
+    assert_eq!(
+        client.stats().unwrap().worker_restarts,
+        before,
+        "a worker was killed"
+    );
+}
