@@ -34,6 +34,8 @@ pub(crate) struct MemoryLimiter {
     cap_bytes: usize,
     peak_bytes: usize,
     refused: bool,
+    /// The largest size refused.
+    desired_bytes: usize,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -45,6 +47,7 @@ impl ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         if desired > self.cap_bytes {
             self.refused = true;
+            self.desired_bytes = self.desired_bytes.max(desired);
             return Ok(false);
         }
         self.peak_bytes = self.peak_bytes.max(desired);
@@ -59,6 +62,14 @@ impl ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
     }
+}
+
+/// The error for a memory cap below what the interpreter occupies before running any code.
+fn below_interpreter(cap_bytes: usize, needed_bytes: usize) -> Error {
+    Error::Invalid(format!(
+        "a memory limit of {cap_bytes} bytes is below the {needed_bytes} bytes the interpreter \
+         itself occupies; allow at least that much"
+    ))
 }
 
 /// How one call into the guest ended, before interpretation.
@@ -137,6 +148,7 @@ fn host_state(
             cap_bytes,
             peak_bytes: 0,
             refused: false,
+            desired_bytes: 0,
         },
     };
     Ok((state, stdout, stderr))
@@ -164,8 +176,14 @@ impl Guest {
                 .set_fuel(u64::MAX / 2)
                 .map_err(|e| Error::engine("setting fuel", e))?;
         }
-        let instance = block_on(pre.instantiate_async(&mut store))?
-            .map_err(|e| Error::engine("instantiating the runtime", e))?;
+        let instance = match block_on(pre.instantiate_async(&mut store))? {
+            Ok(instance) => instance,
+            Err(_) if store.data().limiter.refused => {
+                let limiter = &store.data().limiter;
+                return Err(below_interpreter(limiter.cap_bytes, limiter.desired_bytes));
+            }
+            Err(e) => return Err(Error::engine("instantiating the runtime", e)),
+        };
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| Error::engine("instantiating the runtime", "no memory export"))?;
@@ -195,7 +213,12 @@ impl Guest {
     /// context (no file descriptors left from the last one), the given stdin and memory cap.
     pub fn rearm(&mut self, arming: &Arming<'_>) -> Result<(), Error> {
         let (mut state, stdout, stderr) = host_state(arming, self.scratch.path())?;
-        state.limiter.peak_bytes = self.memory.data_size(&self.store);
+        let size = self.memory.data_size(&self.store);
+        if size > state.limiter.cap_bytes {
+            // A new instance could not even start under this cap: refuse it the same way.
+            return Err(below_interpreter(state.limiter.cap_bytes, size));
+        }
+        state.limiter.peak_bytes = size;
         *self.store.data_mut() = state;
         self.stdout = stdout;
         self.stderr = stderr;

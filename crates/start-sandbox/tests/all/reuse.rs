@@ -191,3 +191,32 @@ fn an_instance_that_wrote_too_much_is_not_restored() {
     sandbox.exec("print(2)", &limits).unwrap();
     assert_eq!(sandbox.reused_instances(), n + 1);
 }
+
+#[test]
+fn a_memory_cap_below_the_interpreter_is_refused_with_or_without_reuse() {
+    let tiny = Limits {
+        memory_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    for reuse in [0, 1] {
+        let sandbox = Sandbox::new(SandboxOptions {
+            reuse_instances: reuse,
+            ..SandboxOptions::default()
+        })
+        .unwrap();
+        // Twice: the second call finds a restored instance where reuse is on.
+        for call in 0..2 {
+            sandbox.exec("print(1)", &Limits::default()).unwrap();
+            let err = sandbox.exec("print(1)", &tiny).unwrap_err();
+            assert!(
+                matches!(err, start_sandbox::Error::Invalid(_))
+                    && err.to_string().contains("the interpreter itself occupies"),
+                "reuse {reuse}, call {call}: {err}"
+            );
+        }
+        assert_eq!(
+            sandbox.exec("print(2)", &Limits::default()).unwrap().stdout,
+            "2\n"
+        );
+    }
+}
