@@ -3,8 +3,9 @@
 //! from there in well under a millisecond.
 //!
 //! The snapshot also defines a small host-helper module, `_start`, that every fresh execution
-//! calls: it reseeds `random` and numpy's global generator (a snapshot would otherwise replay the
-//! same random numbers in every instance), then runs the user's code as `__main__`.
+//! calls: it reseeds `random`, numpy's global generator and sympy's own (a snapshot would
+//! otherwise replay the same random numbers in every instance), then runs the user's code as
+//! `__main__`.
 
 use std::path::Path;
 
@@ -44,6 +45,10 @@ def reseed(seed):
     np = sys.modules.get('numpy')
     if np is not None:
         np.random.seed(seed & 0xFFFFFFFF)
+    # sympy draws from its own generator (randprime, random matrices, some algorithms).
+    sr = sys.modules.get('sympy.core.random')
+    if sr is not None and hasattr(sr, 'seed'):
+        sr.seed(seed)
 
 def _exit_code(e):
     code = e.code

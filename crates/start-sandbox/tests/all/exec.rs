@@ -92,6 +92,23 @@ fn fresh_randomness_per_call_and_replay_with_a_seed() {
 }
 
 #[test]
+fn sympys_own_generator_is_reseeded_too() {
+    let code = "import sympy.core.random as sr\nprint(sr.rng.random(), sr.randint(0, 10**9))";
+    assert_ne!(
+        run(code).stdout,
+        run(code).stdout,
+        "sympy replays the snapshot's numbers"
+    );
+    let seeded = Limits {
+        seed: Some(7),
+        ..Limits::default()
+    };
+    let c = sandbox().exec(code, &seeded).unwrap();
+    assert!(c.stderr.is_empty(), "{}", c.stderr);
+    assert_eq!(c.stdout, sandbox().exec(code, &seeded).unwrap().stdout);
+}
+
+#[test]
 fn nothing_leaks_between_calls() {
     let first = run(
         "open('/leak.txt', 'w').write('x'); import os; os.makedirs('/tmp/d', exist_ok=True); X = 1; print('ok')",
