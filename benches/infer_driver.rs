@@ -113,11 +113,7 @@ fn driver_overhead(c: &mut Criterion) {
         group.sample_size(10);
         group.bench_function("per_tool_call/with_sandbox_session", |b| {
             b.iter(|| {
-                let mut runner = SessionRunner::new(
-                    &sandbox,
-                    opts.session_limits.clone(),
-                    opts.turn_limits.clone(),
-                );
+                let mut runner = SessionRunner::for_options(&sandbox, &opts);
                 black_box(
                     driver
                         .run(&problem, 0, &mut runner)

@@ -241,8 +241,7 @@ impl InferArgs {
         let model = match (&self.model, self.example) {
             (Some(m), _) => m.clone(),
             (None, true) => {
-                let path = start::infer::model::example_model(&self.cache_dir(), &progress(self))
-                    .context("cannot get the example model")?;
+                let path = start::infer::model::example_model(&self.cache_dir(), &progress(self))?;
                 path.display().to_string()
             }
             (None, false) => {

@@ -118,11 +118,7 @@ pub fn run<'p>(
     let mut work = work.into_iter();
     let mut summary = BatchSummary::default();
     let generate = |(problem, sample): (&'p Problem, u32)| {
-        let mut runner = SessionRunner::new(
-            sandbox,
-            options.session_limits.clone(),
-            options.turn_limits.clone(),
-        );
+        let mut runner = SessionRunner::for_options(sandbox, options);
         (problem, sample, driver.run(problem, sample, &mut runner))
     };
     let stopped = pool::run(

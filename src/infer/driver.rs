@@ -139,6 +139,15 @@ impl<'a> SessionRunner<'a> {
             restarted: false,
         }
     }
+
+    /// A runner with the session and turn limits of `options`.
+    pub fn for_options(sandbox: &'a Sandbox, options: &GenerateOptions) -> Self {
+        SessionRunner::new(
+            sandbox,
+            options.session_limits.clone(),
+            options.turn_limits.clone(),
+        )
+    }
 }
 
 impl CodeRunner for SessionRunner<'_> {

@@ -152,11 +152,7 @@ fn hint_infer_through_a_server() {
         ..GenerateOptions::default()
     };
     let driver = Driver::new(&backend, &hints, &options);
-    let mut runner = SessionRunner::new(
-        crate::sandbox(),
-        options.session_limits.clone(),
-        options.turn_limits.clone(),
-    );
+    let mut runner = SessionRunner::for_options(crate::sandbox(), &options);
     let problem = Problem {
         id: "six-sevens".into(),
         kind: ProblemKind::Math,
@@ -203,11 +199,7 @@ fn unreachable_server_is_a_clear_error() {
     let hints = HintLibrary::bundled();
     let options = GenerateOptions::default();
     let driver = Driver::new(&backend, &hints, &options);
-    let mut runner = SessionRunner::new(
-        crate::sandbox(),
-        options.session_limits.clone(),
-        options.turn_limits.clone(),
-    );
+    let mut runner = SessionRunner::for_options(crate::sandbox(), &options);
     let problem = Problem {
         id: "x".into(),
         kind: ProblemKind::Math,

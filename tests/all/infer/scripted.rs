@@ -15,11 +15,7 @@ fn run(script: &str, options: &GenerateOptions) -> Trajectory {
     let backend = ScriptedBackend::new(script);
     let hints = HintLibrary::bundled();
     let driver = Driver::new(&backend, &hints, options);
-    let mut runner = SessionRunner::new(
-        crate::sandbox(),
-        options.session_limits.clone(),
-        options.turn_limits.clone(),
-    );
+    let mut runner = SessionRunner::for_options(crate::sandbox(), options);
     let problem = Problem {
         id: "p".into(),
         kind: ProblemKind::Math,
