@@ -36,6 +36,10 @@ pub struct SandboxOptions {
     /// restored: copying it back would cost more than a new instance, and an idle restored
     /// instance keeps what it wrote resident. Default [`DEFAULT_MAX_RESTORE_BYTES`].
     pub max_restore_bytes: usize,
+    /// The folder the guests' scratch folders are made in. Default `None`: the host's
+    /// temporary folder. A server points it at a folder of its own, so that what a killed
+    /// process leaves is removed with that folder (see [`crate::remove_dir_tree`]).
+    pub scratch_root: Option<PathBuf>,
 }
 
 /// Default of [`SandboxOptions::max_restore_bytes`].
@@ -53,6 +57,7 @@ impl Default for SandboxOptions {
             teardown_in_background: true,
             reuse_instances: DEFAULT_REUSE_INSTANCES,
             max_restore_bytes: DEFAULT_MAX_RESTORE_BYTES,
+            scratch_root: None,
         }
     }
 }
@@ -151,7 +156,7 @@ fn build_flavor(runtime: &Runtime, options: &SandboxOptions, fuel: bool) -> Resu
         .map_err(|e| Error::engine("preparing instantiation", e))?;
     let ticker = EpochTicker::start(&engine)?;
     let recycler = if options.reuse_instances > 0 {
-        let template = Guest::new(&engine, &pre, &arming(runtime, &Limits::default()), fuel)?;
+        let template = Guest::new(&engine, &pre, &arming(runtime, options, &Limits::default()), fuel)?;
         Recycler::new(template, options.reuse_instances, options.max_restore_bytes)?
     } else {
         None
@@ -226,7 +231,7 @@ impl Sandbox {
     pub(crate) fn ready_guest(&self, limits: &Limits) -> Result<(Guest, Arc<Flavor>), Error> {
         validate(limits)?;
         let flavor = self.flavor(limits.fuel.is_some())?;
-        let arming = arming(&self.inner.runtime, limits);
+        let arming = arming(&self.inner.runtime, &self.inner.options, limits);
         if let Some(mut guest) = flavor.recycler.as_ref().and_then(Recycler::take) {
             guest.rearm(&arming)?;
             return Ok((guest, flavor));
@@ -327,9 +332,14 @@ impl Drop for Cleanup {
 }
 
 /// What a guest is armed with for an execution under `limits`.
-fn arming<'a>(runtime: &'a Runtime, limits: &'a Limits) -> Arming<'a> {
+fn arming<'a>(
+    runtime: &'a Runtime,
+    options: &'a SandboxOptions,
+    limits: &'a Limits,
+) -> Arming<'a> {
     Arming {
         stdlib_dir: runtime.stdlib_dir(),
+        scratch_root: options.scratch_root.as_deref(),
         memory_bytes: limits.memory_bytes,
         stdin: &limits.stdin,
     }

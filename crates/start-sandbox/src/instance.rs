@@ -107,6 +107,8 @@ pub(crate) struct Guest {
 /// What a guest is armed with for one execution: its I/O and its memory cap.
 pub(crate) struct Arming<'a> {
     pub stdlib_dir: &'a std::path::Path,
+    /// Where the scratch folder is made (`None`: the host's temporary folder).
+    pub scratch_root: Option<&'a std::path::Path>,
     pub memory_bytes: u64,
     pub stdin: &'a str,
 }
@@ -162,7 +164,7 @@ impl Guest {
         arming: &Arming<'_>,
         metered: bool,
     ) -> Result<Self, Error> {
-        let scratch = Scratch::new().map_err(|source| Error::Io {
+        let scratch = Scratch::new(arming.scratch_root).map_err(|source| Error::Io {
             action: "creating the scratch folder",
             source,
         })?;

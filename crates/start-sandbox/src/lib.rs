@@ -61,6 +61,8 @@ pub use exec::{
     Cleanup, DEFAULT_MAX_RESTORE_BYTES, DEFAULT_REUSE_INSTANCES, Sandbox, SandboxOptions,
 };
 #[cfg(feature = "runtime")]
+pub use scratch::{QUARANTINE_PREFIX, SCRATCH_PREFIX, remove_dir_tree};
+#[cfg(feature = "runtime")]
 pub use session::Session;
 #[cfg(feature = "runtime")]
 pub use start_runtime::{RuntimeOptions, SnapshotSpec};

@@ -29,9 +29,15 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    /// Creates a new, empty, private folder in the host's temporary folder.
-    pub fn new() -> std::io::Result<Scratch> {
-        let dir = tempfile::Builder::new().prefix(SCRATCH_PREFIX).tempdir()?;
+    /// Creates a new, empty, private folder (mode 0700) in `root`, or in the host's temporary
+    /// folder when `root` is `None`.
+    pub fn new(root: Option<&Path>) -> std::io::Result<Scratch> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(SCRATCH_PREFIX);
+        let dir = match root {
+            Some(root) => builder.tempdir_in(root)?,
+            None => builder.tempdir()?,
+        };
         Ok(Scratch { path: dir.keep() })
     }
 
@@ -57,6 +63,17 @@ impl Drop for Scratch {
             let _ = std::fs::rename(&self.path, aside);
         }
     }
+}
+
+/// Removes the folder `root` and everything in it, however deep, never following symbolic links,
+/// without recursion, holding one directory descriptor at a time: for a server that puts its
+/// guests' scratch folders ([`crate::SandboxOptions::scratch_root`]) under a parent of its own
+/// and removes the parent when a worker dies.
+///
+/// # Errors
+/// The first failure to open, read or unlink; what could be removed is gone.
+pub fn remove_dir_tree(root: &Path) -> std::io::Result<()> {
+    remove_tree(root, true)
 }
 
 /// Removes the tree under `root` (and `root` itself when `remove_root`), never following
@@ -150,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_20000_deep_tree_is_removed_on_a_small_stack() {
-        let scratch = Scratch::new().unwrap();
+        let scratch = Scratch::new(None).unwrap();
         deep_tree(scratch.path(), 20_000);
         std::fs::write(scratch.path().join("top.txt"), b"x").unwrap();
         let path = scratch.path().to_path_buf();
@@ -179,7 +196,7 @@ mod tests {
     fn drop_removes_the_folder_and_links_are_not_followed() {
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("keep.txt"), b"x").unwrap();
-        let scratch = Scratch::new().unwrap();
+        let scratch = Scratch::new(None).unwrap();
         std::os::unix::fs::symlink(outside.path(), scratch.path().join("link")).unwrap();
         std::fs::create_dir_all(scratch.path().join("a/b")).unwrap();
         let path = scratch.path().to_path_buf();
@@ -193,7 +210,7 @@ mod tests {
 
     #[test]
     fn a_folder_that_cannot_be_removed_is_quarantined() {
-        let scratch = Scratch::new().unwrap();
+        let scratch = Scratch::new(None).unwrap();
         let path = scratch.path().to_path_buf();
         let locked = path.join("locked");
         std::fs::create_dir(&locked).unwrap();
@@ -220,7 +237,7 @@ mod tests {
 
     #[test]
     fn names_with_any_bytes_are_removed() {
-        let scratch = Scratch::new().unwrap();
+        let scratch = Scratch::new(None).unwrap();
         let odd = OsStr::from_bytes(b"\xff\x01 odd");
         std::fs::write(scratch.path().join(odd), b"x").unwrap();
         std::fs::create_dir(scratch.path().join(OsStr::from_bytes(b"\xfe dir"))).unwrap();
