@@ -143,6 +143,7 @@ impl LimitArgs {
             stderr_bytes: self.stderr_bytes,
             stdin,
             seed: self.seed,
+            ..Limits::default()
         })
     }
 }

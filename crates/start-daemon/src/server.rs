@@ -32,6 +32,9 @@ pub struct Ceilings {
     pub idle_timeout: Duration,
     /// Most turns in one session. Default 10 000.
     pub max_turns: u32,
+    /// Most scratch bytes, scratch entries and open files of one interpreter. Default: the
+    /// sandbox's defaults ([`start_sandbox::FileLimits`]).
+    pub files: start_sandbox::FileLimits,
 }
 
 impl Default for Ceilings {
@@ -42,6 +45,7 @@ impl Default for Ceilings {
             output_bytes: start_sandbox::DEFAULT_OUTPUT_BYTES,
             idle_timeout: start_sandbox::DEFAULT_IDLE_TIMEOUT,
             max_turns: 10_000,
+            files: start_sandbox::FileLimits::default(),
         }
     }
 }
@@ -57,6 +61,7 @@ impl Ceilings {
             stderr_bytes: self.output_bytes,
             stdin: String::new(),
             seed: None,
+            files: self.files.clone(),
         });
     }
 
@@ -72,6 +77,7 @@ impl Ceilings {
         limits.memory_bytes = limits.memory_bytes.min(self.memory_bytes);
         limits.idle_timeout = limits.idle_timeout.min(self.idle_timeout);
         limits.max_turns = limits.max_turns.min(self.max_turns);
+        limits.files.clamp_to(&self.files);
     }
 }
 

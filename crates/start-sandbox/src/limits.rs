@@ -17,6 +17,66 @@ pub const MAX_CODE_BYTES: usize = 4 << 20;
 /// The largest stdin accepted for one execution: 64 MiB.
 pub const MAX_STDIN_BYTES: usize = 64 << 20;
 
+/// Default of [`FileLimits::scratch_bytes`]: 256 MiB.
+pub const DEFAULT_SCRATCH_BYTES: u64 = 256 << 20;
+/// Default of [`FileLimits::scratch_entries`]: 10 000 files and folders.
+pub const DEFAULT_SCRATCH_ENTRIES: u32 = 10_000;
+/// Default of [`FileLimits::open_files`]: 256 descriptors.
+pub const DEFAULT_OPEN_FILES: u32 = 256;
+/// The most [`FileLimits::scratch_bytes`] may be: 16 GiB.
+pub const MAX_SCRATCH_BYTES: u64 = 16 << 30;
+/// The most [`FileLimits::scratch_entries`] may be: one million.
+pub const MAX_SCRATCH_ENTRIES: u32 = 1_000_000;
+/// The most [`FileLimits::open_files`] may be: 4096 (each is a host descriptor of the process
+/// that runs the guest).
+pub const MAX_OPEN_FILES: u32 = 4096;
+
+/// What a guest may keep in its scratch folder and hold open. A write past `scratch_bytes`
+/// fails with `ENOSPC`, a new file or folder past `scratch_entries` with `ENOSPC`, an open past
+/// `open_files` with `EMFILE`; Python raises `OSError`, and an execution that ends on it
+/// reports [`crate::Limit::Scratch`] or [`crate::Limit::OpenFiles`]. Bytes count the files'
+/// sizes as written (a hole made by seeking counts too); removing a file gives its bytes and
+/// entry back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileLimits {
+    /// Bytes all files in the scratch folder may hold together. Default 256 MiB, at most
+    /// [`MAX_SCRATCH_BYTES`].
+    pub scratch_bytes: u64,
+    /// Files, folders and links the scratch folder may hold. Default 10 000, at most
+    /// [`MAX_SCRATCH_ENTRIES`]: this also bounds how deep a tree can be and how long its
+    /// removal takes.
+    pub scratch_entries: u32,
+    /// Descriptors the guest may hold open besides stdio and its two folders. Default 256, at
+    /// most [`MAX_OPEN_FILES`].
+    pub open_files: u32,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        FileLimits {
+            scratch_bytes: DEFAULT_SCRATCH_BYTES,
+            scratch_entries: DEFAULT_SCRATCH_ENTRIES,
+            open_files: DEFAULT_OPEN_FILES,
+        }
+    }
+}
+
+impl FileLimits {
+    /// Lowers every limit to at most the matching one in `ceiling`, and to the maximums.
+    pub fn clamp_to(&mut self, ceiling: &FileLimits) {
+        self.scratch_bytes = self
+            .scratch_bytes
+            .min(ceiling.scratch_bytes)
+            .min(MAX_SCRATCH_BYTES);
+        self.scratch_entries = self
+            .scratch_entries
+            .min(ceiling.scratch_entries)
+            .min(MAX_SCRATCH_ENTRIES);
+        self.open_files = self.open_files.min(ceiling.open_files).min(MAX_OPEN_FILES);
+    }
+}
+
 /// Default per-turn wall time: 10 s.
 pub const DEFAULT_TURN_WALL_TIME: Duration = Duration::from_secs(10);
 /// Default idle timeout after which an owner should close a session: 10 minutes.
@@ -69,6 +129,9 @@ pub struct SessionLimits {
     pub max_turns: u32,
     /// Seed for `random` and numpy at open; `None` (default) draws from host entropy.
     pub seed: Option<u64>,
+    /// What the session's interpreter may keep in its scratch folder and hold open, over the
+    /// session's whole life (files persist between turns).
+    pub files: FileLimits,
 }
 
 impl Default for SessionLimits {
@@ -80,6 +143,7 @@ impl Default for SessionLimits {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_turns: DEFAULT_MAX_TURNS,
             seed: None,
+            files: FileLimits::default(),
         }
     }
 }
@@ -116,6 +180,8 @@ pub struct Limits {
     /// Seed for `random` and numpy's global generator; `None` (default) draws a fresh one from
     /// host entropy per call. Set it to replay a run exactly.
     pub seed: Option<u64>,
+    /// What the guest may keep in its scratch folder and hold open.
+    pub files: FileLimits,
 }
 
 impl Default for Limits {
@@ -128,6 +194,7 @@ impl Default for Limits {
             stderr_bytes: DEFAULT_OUTPUT_BYTES,
             stdin: String::new(),
             seed: None,
+            files: FileLimits::default(),
         }
     }
 }
@@ -141,6 +208,7 @@ impl Limits {
         self.memory_bytes = self.memory_bytes.min(ceiling.memory_bytes);
         self.stdout_bytes = self.stdout_bytes.min(ceiling.stdout_bytes);
         self.stderr_bytes = self.stderr_bytes.min(ceiling.stderr_bytes);
+        self.files.clamp_to(&ceiling.files);
         self.fuel = match (self.fuel, ceiling.fuel) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, None) => a,

@@ -12,6 +12,12 @@ pub enum Limit {
     Fuel,
     /// The memory cap, where it stopped the guest outright rather than as a `MemoryError`.
     Memory,
+    /// The scratch folder's byte or entry budget ([`crate::FileLimits`]): the execution ended
+    /// on the `OSError` a refused write or creation raised.
+    Scratch,
+    /// The open-descriptor cap ([`crate::FileLimits::open_files`]): the execution ended on the
+    /// `OSError` a refused open raised.
+    OpenFiles,
 }
 
 impl std::fmt::Display for Limit {
@@ -20,6 +26,8 @@ impl std::fmt::Display for Limit {
             Limit::WallTime => "wall-time limit",
             Limit::Fuel => "fuel limit",
             Limit::Memory => "memory limit",
+            Limit::Scratch => "scratch-space limit",
+            Limit::OpenFiles => "open-files limit",
         })
     }
 }
