@@ -61,8 +61,8 @@ pub fn run(args: ExecArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string(&outcome)?);
     } else {
-        print!("{}", outcome.stdout);
-        eprint!("{}", outcome.stderr);
+        super::terminal::print_guest_stdout(&outcome.stdout);
+        super::terminal::print_guest_stderr(&outcome.stderr);
         if outcome.stdout_truncated {
             eprintln!("start: stdout truncated at {} bytes", limits.stdout_bytes);
         }

@@ -10,6 +10,7 @@ mod judge;
 mod repl;
 mod rft;
 mod score;
+mod terminal;
 mod via_daemon;
 
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use start_sandbox::{Limits, Outcome, RuntimeOptions, Sandbox, SandboxOptions};
+use start_sandbox::{FileLimits, Limits, Outcome, RuntimeOptions, Sandbox, SandboxOptions};
 
 /// Fast, safe Python execution (CPython on WASI in wasmtime) and the START tool-integrated
 /// reasoning driver.
@@ -109,6 +110,16 @@ pub struct LimitArgs {
     /// Seed for `random` and numpy (default: fresh per run).
     #[arg(long)]
     seed: Option<u64>,
+    /// Bytes the guest's files may hold together in its scratch folder (writes past it fail
+    /// with ENOSPC).
+    #[arg(long, value_name = "BYTES", default_value_t = start_sandbox::DEFAULT_SCRATCH_BYTES)]
+    scratch_bytes: u64,
+    /// Files, folders and links the guest's scratch folder may hold.
+    #[arg(long, value_name = "N", default_value_t = start_sandbox::DEFAULT_SCRATCH_ENTRIES)]
+    scratch_entries: u32,
+    /// Descriptors the guest may hold open (opens past it fail with EMFILE).
+    #[arg(long, value_name = "N", default_value_t = start_sandbox::DEFAULT_OPEN_FILES)]
+    open_files: u32,
 }
 
 /// Checks a `--timeout` (seconds) and returns it as a duration.
@@ -143,7 +154,38 @@ impl LimitArgs {
             stderr_bytes: self.stderr_bytes,
             stdin,
             seed: self.seed,
-            ..Limits::default()
+            files: self.file_limits()?,
+        })
+    }
+
+    /// The `--scratch-bytes`, `--scratch-entries` and `--open-files` flags, checked against the
+    /// sandbox's maximums.
+    pub fn file_limits(&self) -> Result<FileLimits> {
+        if self.scratch_bytes > start_sandbox::MAX_SCRATCH_BYTES {
+            bail!(
+                "--scratch-bytes may be at most {}, not {}",
+                start_sandbox::MAX_SCRATCH_BYTES,
+                self.scratch_bytes
+            );
+        }
+        if self.scratch_entries > start_sandbox::MAX_SCRATCH_ENTRIES {
+            bail!(
+                "--scratch-entries may be at most {}, not {}",
+                start_sandbox::MAX_SCRATCH_ENTRIES,
+                self.scratch_entries
+            );
+        }
+        if self.open_files > start_sandbox::MAX_OPEN_FILES {
+            bail!(
+                "--open-files may be at most {}, not {}",
+                start_sandbox::MAX_OPEN_FILES,
+                self.open_files
+            );
+        }
+        Ok(FileLimits {
+            scratch_bytes: self.scratch_bytes,
+            scratch_entries: self.scratch_entries,
+            open_files: self.open_files,
         })
     }
 }

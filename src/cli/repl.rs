@@ -43,9 +43,9 @@ struct CellReport<'a> {
 }
 
 fn show(outcome: &Outcome) {
-    print!("{}", outcome.stdout);
+    super::terminal::print_guest_stdout(&outcome.stdout);
     let _ = std::io::stdout().flush();
-    eprint!("{}", outcome.stderr);
+    super::terminal::print_guest_stderr(&outcome.stderr);
     if outcome.stdout_truncated || outcome.stderr_truncated {
         eprintln!("[output truncated]");
     }

@@ -20,6 +20,35 @@ pub fn default_cache_dir() -> PathBuf {
         .join("start")
 }
 
+/// Refuses a folder that a user other than us (or root) owns or that group or others may
+/// write: it is followed if a link (a cache on another disk is fine), but what it names is
+/// checked.
+fn check_private(root: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(root).map_err(|e| Error::io("cannot inspect cache folder", root, e))?;
+    let unsafe_cache = |why: String| Error::UnsafeCache {
+        path: root.to_path_buf(),
+        why,
+    };
+    if !meta.is_dir() {
+        return Err(unsafe_cache("it is not a folder".into()));
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(unsafe_cache(format!(
+            "it belongs to uid {}, not to this user (uid {me})",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(unsafe_cache(format!(
+            "its mode {:o} lets group or others write in it",
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
 /// A cache folder we can read and write.
 #[derive(Debug, Clone)]
 pub struct CacheDir {
@@ -33,13 +62,22 @@ pub struct CacheLock {
 }
 
 impl CacheDir {
-    /// Opens (creating if needed) the cache folder at `root` and checks that it is writable.
+    /// Opens (creating if needed, mode 0700) the cache folder at `root` and checks that it is
+    /// writable and safe: owned by this user (or root) and not writable by group or others,
+    /// since its `.cwasm` files are mapped as native code.
     ///
     /// # Errors
-    /// [`Error::Io`] when the folder cannot be created or written.
+    /// [`Error::Io`] when the folder cannot be created or written, [`Error::UnsafeCache`] when
+    /// someone else could change it.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, Error> {
+        use std::os::unix::fs::DirBuilderExt;
         let root = root.into();
-        fs::create_dir_all(&root).map_err(|e| Error::io("cannot create cache folder", &root, e))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)
+            .map_err(|e| Error::io("cannot create cache folder", &root, e))?;
+        check_private(&root)?;
         // Probe readability and writability now, so a bad folder fails with its own name.
         fs::read_dir(&root).map_err(|e| Error::io("cannot read cache folder", &root, e))?;
         let probe = tempfile::Builder::new()
@@ -176,6 +214,44 @@ mod tests {
             err.to_string().contains("cannot create cache folder"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_cache_folder_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = CacheDir::open(&shared).unwrap_err();
+        assert!(matches!(err, Error::UnsafeCache { .. }), "{err}");
+        assert!(err.to_string().contains("777"), "{err}");
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).unwrap();
+        CacheDir::open(&shared).unwrap();
+    }
+
+    #[test]
+    fn a_new_cache_folder_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/b");
+        CacheDir::open(&root).unwrap();
+        let mode = fs::metadata(&root).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_cache_folder_owned_by_someone_else_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("theirs");
+        fs::create_dir(&theirs).unwrap();
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to give a folder to another uid");
+            return;
+        }
+        nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let err = CacheDir::open(&theirs).unwrap_err();
+        assert!(err.to_string().contains("uid 65534"), "{err}");
     }
 
     #[test]

@@ -69,6 +69,17 @@ pub enum Error {
         /// wasmtime's explanation.
         cause: Cause,
     },
+    /// The cache folder could be changed by someone else, yet its `.cwasm` files are loaded
+    /// as native code.
+    #[error(
+        "refusing the cache folder {path}: {why}; anyone who can write there could run native code as you. Use a private folder (START_CACHE_DIR=DIR or --cache-dir DIR), or fix its owner and mode (chmod go-w)"
+    )]
+    UnsafeCache {
+        /// The folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The snapshot's initialization code failed inside the guest.
     #[error("building the snapshot failed while running {step:?} in the guest (status {status})")]
     SnapshotStep {

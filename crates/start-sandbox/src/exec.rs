@@ -150,13 +150,19 @@ fn build_flavor(runtime: &Runtime, options: &SandboxOptions, fuel: bool) -> Resu
     let compiled = runtime.snapshot_module(&engine)?;
     let mut linker: Linker<HostState> = Linker::new(&engine);
     start_runtime::guest::add_to_linker_async(&mut linker, HostState::wasi)
+        .and_then(|()| crate::quota::add_to_linker(&mut linker))
         .map_err(|e| Error::engine("linking WASI", e))?;
     let pre = linker
         .instantiate_pre(&compiled.module)
         .map_err(|e| Error::engine("preparing instantiation", e))?;
     let ticker = EpochTicker::start(&engine)?;
     let recycler = if options.reuse_instances > 0 {
-        let template = Guest::new(&engine, &pre, &arming(runtime, options, &Limits::default()), fuel)?;
+        let template = Guest::new(
+            &engine,
+            &pre,
+            &arming(runtime, options, &Limits::default()),
+            fuel,
+        )?;
         Recycler::new(template, options.reuse_instances, options.max_restore_bytes)?
     } else {
         None
@@ -172,11 +178,14 @@ fn build_flavor(runtime: &Runtime, options: &SandboxOptions, fuel: bool) -> Resu
 
 impl Sandbox {
     /// Builds a sandbox: obtains the runtime and its snapshot (downloading and compiling them on
-    /// first use, ~2 minutes once; a few milliseconds later), and prepares instantiation.
+    /// first use, ~2 minutes once; a few milliseconds later), and prepares instantiation. It
+    /// raises the process's soft descriptor limit to the hard one, since guests' descriptors
+    /// are the process's.
     ///
     /// # Errors
     /// [`Error::Runtime`] when the runtime cannot be obtained, verified or compiled.
     pub fn new(options: SandboxOptions) -> Result<Self, Error> {
+        raise_descriptor_limit();
         let runtime = Runtime::prepare(options.runtime.clone())?;
         let fast = Arc::new(build_flavor(&runtime, &options, false)?);
         let reaper = if options.teardown_in_background {
@@ -331,17 +340,27 @@ impl Drop for Cleanup {
     }
 }
 
+/// Raises this process's soft descriptor limit to its hard limit: every guest descriptor is a
+/// host one, and a process running many guests (each up to [`crate::FileLimits::open_files`])
+/// would otherwise fail at the common soft default of 1024 while the kernel allows far more.
+/// A failure leaves the limit as it was: guests then meet `EMFILE` sooner, nothing worse.
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
 /// What a guest is armed with for an execution under `limits`.
-fn arming<'a>(
-    runtime: &'a Runtime,
-    options: &'a SandboxOptions,
-    limits: &'a Limits,
-) -> Arming<'a> {
+fn arming<'a>(runtime: &'a Runtime, options: &'a SandboxOptions, limits: &'a Limits) -> Arming<'a> {
     Arming {
         stdlib_dir: runtime.stdlib_dir(),
         scratch_root: options.scratch_root.as_deref(),
         memory_bytes: limits.memory_bytes,
         stdin: &limits.stdin,
+        files: &limits.files,
     }
 }
 

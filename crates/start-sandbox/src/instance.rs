@@ -5,11 +5,13 @@
 use std::time::{Duration, Instant};
 
 use wasmtime::{Engine, Instance, InstancePre, Memory, ResourceLimiter, Store, Trap, TypedFunc};
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 use crate::engine::ticks_for;
 use crate::output::{CappedPipe, Captured};
+use crate::quota::FileBudget;
 use crate::scratch::Scratch;
 use crate::{Error, Limit, Outcome, Status};
 
@@ -21,11 +23,17 @@ const TIMER_GRACE: Duration = Duration::from_millis(20);
 pub(crate) struct HostState {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
+    files: FileBudget,
 }
 
 impl HostState {
     pub(crate) fn wasi_mut(&mut self) -> &mut WasiP1Ctx {
         &mut self.wasi
+    }
+
+    /// The WASI context and the file budget it is metered against.
+    pub(crate) fn files_mut(&mut self) -> (&mut WasiP1Ctx, &mut FileBudget) {
+        (&mut self.wasi, &mut self.files)
     }
 }
 
@@ -111,6 +119,7 @@ pub(crate) struct Arming<'a> {
     pub scratch_root: Option<&'a std::path::Path>,
     pub memory_bytes: u64,
     pub stdin: &'a str,
+    pub files: &'a crate::FileLimits,
 }
 
 thread_local! {
@@ -152,6 +161,7 @@ fn host_state(
             refused: false,
             desired_bytes: 0,
         },
+        files: FileBudget::new(arming.files),
     };
     Ok((state, stdout, stderr))
 }
@@ -211,9 +221,18 @@ impl Guest {
         })
     }
 
+    /// Closes every descriptor the guest opened, by giving it an empty WASI context: a finished
+    /// guest kept for reuse must not hold its files (and the host's descriptors) while parked.
+    pub fn release_files(&mut self) {
+        self.store.data_mut().wasi = WasiCtxBuilder::new().build_p1();
+    }
+
     /// Gives a restored guest fresh host state for its next execution: new pipes, a new WASI
     /// context (no file descriptors left from the last one), the given stdin and memory cap.
     pub fn rearm(&mut self, arming: &Arming<'_>) -> Result<(), Error> {
+        // The old context goes first, so the guest's descriptors are closed before new ones
+        // are opened.
+        self.release_files();
         let (mut state, stdout, stderr) = host_state(arming, self.scratch.path())?;
         let size = self.memory.data_size(&self.store);
         if size > state.limiter.cap_bytes {
@@ -296,10 +315,15 @@ impl Guest {
         };
         let out = self.stdout.take();
         let err = self.stderr.take();
-        let limiter = &mut self.store.data_mut().limiter;
-        let refused = std::mem::take(&mut limiter.refused);
-        let peak = limiter.peak_bytes as u64;
-        let (status, alive) = interpret(raw, &err, refused);
+        let state = self.store.data_mut();
+        let refused = std::mem::take(&mut state.limiter.refused);
+        let peak = state.limiter.peak_bytes as u64;
+        let files_refused = state.files.take_refused();
+        let (mut status, alive) = interpret(raw, &err, refused);
+        if let (Status::Exception { .. }, Some(limit)) = (&status, files_refused) {
+            // It ended on the OSError a refused file call raised: the budget stopped it.
+            status = Status::LimitExceeded { limit };
+        }
         Ok((
             Outcome {
                 status,

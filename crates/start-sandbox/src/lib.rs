@@ -15,7 +15,8 @@
 //! `exec` ([`Sandbox`] and fresh executions), `instance` (one live guest), `recycle` (restoring
 //! a finished guest to the snapshot's exact state so the next execution reuses it), `pagemap`
 //! (which pages a guest wrote, from Linux's `PAGEMAP_SCAN`), `scratch` (the guest's private
-//! folder, emptied and removed without recursion, however deep the guest made it), `session` ([`Session`]: a
+//! folder, emptied and removed without recursion, however deep the guest made it), `quota`
+//! (the file budget, [`FileLimits`], metered in the WASI calls), `session` ([`Session`]: a
 //! persistent interpreter across turns).
 //!
 //! With the `test-util` feature (on by default), `testutil` holds the fixture tests share: one
@@ -48,6 +49,8 @@ mod instance;
 mod output;
 #[cfg(feature = "runtime")]
 mod pagemap;
+#[cfg(feature = "runtime")]
+mod quota;
 #[cfg(feature = "runtime")]
 mod recycle;
 #[cfg(feature = "runtime")]

@@ -156,6 +156,7 @@ impl Recycler {
     /// Restores an announced `guest` and keeps it for reuse; drops it when it cannot be
     /// restored (it trapped, grew its memory, wrote too much).
     pub fn recycle(&self, mut guest: Guest) {
+        guest.release_files();
         let restored = self.restore(&mut guest).is_ok();
         let mut ready = self.lock();
         ready.pending = ready.pending.saturating_sub(1);

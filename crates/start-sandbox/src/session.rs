@@ -46,6 +46,7 @@ impl Session {
         let probe = Limits {
             memory_bytes: limits.memory_bytes,
             fuel: limits.metered.then_some(u64::MAX / 2),
+            files: limits.files.clone(),
             ..Limits::default()
         };
         let (mut guest, flavor) = sandbox.ready_guest(&probe)?;

@@ -9,6 +9,7 @@
 mod cleanup;
 mod escape;
 mod exec;
+mod files;
 mod limits;
 mod reuse;
 mod session;
