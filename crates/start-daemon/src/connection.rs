@@ -173,28 +173,36 @@ async fn write_replies(
             write.flush().await
         })
         .await;
-        drop(q);
-        state.buffered.fetch_sub(n, Ordering::SeqCst);
-        ctx.reply_space.notify_waiters();
-        match written {
-            Ok(Ok(())) => {
-                state.touch();
-                state.drained.notify_one();
-            }
+        let ok = match written {
+            Ok(Ok(())) => true,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "cannot write a reply; closing the connection");
-                break;
+                false
             }
             Err(_) => {
+                // Counted before the reply's budget goes back, so that whoever gets that
+                // budget next already sees why it was freed.
+                ctx.counters.record_error(ErrorKind::TimedOut);
                 tracing::warn!(
                     ?timeout,
                     bytes = n,
                     "a client did not read its reply in time; closing its connection"
                 );
-                ctx.counters.record_error(ErrorKind::TimedOut);
-                break;
+                false
             }
+        };
+        if !ok {
+            // Dead before the budget goes back, so that request tasks stop waiting for it.
+            state.dead.send_replace(true);
         }
+        drop(q);
+        state.buffered.fetch_sub(n, Ordering::SeqCst);
+        ctx.reply_space.notify_waiters();
+        if !ok {
+            break;
+        }
+        state.touch();
+        state.drained.notify_one();
     }
     // Dead first, so that request tasks stop waiting for budget; then the queue goes, and
     // with it the budget its replies held.

@@ -15,7 +15,9 @@ use start_sandbox::{RuntimeOptions, SandboxOptions};
 #[command(name = "startd", version, about)]
 struct Args {
     /// The socket path (default: $XDG_RUNTIME_DIR/start/startd.sock, else a per-user folder
-    /// under the temporary directory).
+    /// under the temporary directory). Its folder must be a real folder (not a symbolic
+    /// link) owned by startd's uid and not writable by group or others; a missing one is
+    /// created with mode 0700. The socket is made 0600.
     #[arg(long, env = "START_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Worker processes (default: one per core).

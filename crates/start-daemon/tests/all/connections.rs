@@ -249,7 +249,9 @@ fn the_total_reply_budget_is_shared_across_connections() {
     let mut hog = raw(&daemon);
     // Over the whole budget: it takes all of it until written.
     hog.send_json(r#"{"id":0,"op":"exec","code":"print('x' * 1000000)"}"#);
-    // Runs after the hog's job on the one worker, so its reply comes when the budget is gone.
+    // Its header arriving shows that it is queued, holding the budget.
+    let mut header = [0u8; 4];
+    hog.stream.read_exact(&mut header).unwrap();
     let o = bystander.exec("print(2)", &Default::default()).unwrap();
     assert_eq!(o.stdout, "2\n");
     assert!(
