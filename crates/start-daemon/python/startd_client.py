@@ -10,6 +10,10 @@
 
 Each frame is a 4-byte big-endian length followed by UTF-8 JSON; see crates/start-daemon/PROTOCOL.md.
 A Client is not thread-safe: use one per thread (connections are cheap).
+
+Before sending anything, a Client checks who answers (SO_PEERCRED): the daemon must run as
+``expect_uid``, else $START_DAEMON_UID, else this process's effective uid; anything else raises
+WrongDaemonUid (another user may have put a fake daemon on the socket's path).
 """
 
 import json
@@ -18,7 +22,14 @@ import socket
 import struct
 import tempfile
 
-__all__ = ["Client", "Session", "StartdError", "default_socket_path", "MAX_FRAME_BYTES"]
+__all__ = [
+    "Client",
+    "Session",
+    "StartdError",
+    "WrongDaemonUid",
+    "default_socket_path",
+    "MAX_FRAME_BYTES",
+]
 
 #: The largest frame body the daemon accepts (16 MiB).
 MAX_FRAME_BYTES = 16 << 20
@@ -42,14 +53,51 @@ class StartdError(Exception):
         self.message = message
 
 
+class WrongDaemonUid(ConnectionError):
+    """The process answering on the socket runs as another uid than the expected one."""
+
+    def __init__(self, path, expected, actual):
+        super().__init__(
+            "the process answering on %s runs as uid %d, not uid %d as expected; it may not be a "
+            "real startd, so nothing was sent. Stop it or remove the socket and start startd as "
+            "uid %d, or set START_DAEMON_UID=%d if that daemon is the one you mean"
+            % (path, actual, expected, expected, actual)
+        )
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+
+
+def _expected_uid(expect_uid):
+    if expect_uid is not None:
+        return int(expect_uid)
+    env = os.environ.get("START_DAEMON_UID", "").strip()
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise ValueError("START_DAEMON_UID=%r is not a uid" % env) from None
+    return os.geteuid()
+
+
 class Client:
     """One connection to startd. Methods block until the reply comes."""
 
-    def __init__(self, path=None, timeout=None):
+    def __init__(self, path=None, timeout=None, expect_uid=None):
         self.path = path or default_socket_path()
+        expected = _expected_uid(expect_uid)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.settimeout(timeout)
-        self._sock.connect(self.path)
+        try:
+            self._sock.settimeout(timeout)
+            self._sock.connect(self.path)
+            size = struct.calcsize("3i")
+            cred = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, size)
+            _pid, uid, _gid = struct.unpack("3i", cred)
+            if uid != expected:
+                raise WrongDaemonUid(self.path, expected, uid)
+        except BaseException:
+            self._sock.close()
+            raise
         self._next_id = 1
         self._early = {}
 

@@ -9,7 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from startd_client import Client, StartdError  # noqa: E402
+from startd_client import Client, StartdError, WrongDaemonUid  # noqa: E402
 
 
 class ClientTest(unittest.TestCase):
@@ -24,6 +24,13 @@ class ClientTest(unittest.TestCase):
         stats = self.c.stats()
         self.assertGreaterEqual(len(stats["workers"]), 1)
         self.assertIn("latency_ms", stats)
+
+    def test_a_daemon_of_another_uid_is_refused(self):
+        other = os.geteuid() + 1
+        with self.assertRaises(WrongDaemonUid) as e:
+            Client(os.environ["START_SOCKET"], timeout=60, expect_uid=other)
+        self.assertEqual((e.exception.expected, e.exception.actual), (other, os.geteuid()))
+        Client(os.environ["START_SOCKET"], timeout=60, expect_uid=os.geteuid()).close()
 
     def test_exec(self):
         out = self.c.exec("print(6 * 7)")

@@ -17,6 +17,11 @@ use crate::protocol::{ErrorKind, ErrorReply, Op, Reply, ReplyResult, Request, Re
 /// The environment variable that names the daemon's socket.
 pub const SOCKET_ENV: &str = "START_SOCKET";
 
+/// The environment variable that names the uid the daemon must run as (a decimal number),
+/// when [`ConnectOptions::expect_uid`] does not; without it, the client's own effective uid.
+/// Set it to talk to a daemon run by another user (say root, with `--allow-uid`).
+pub const DAEMON_UID_ENV: &str = "START_DAEMON_UID";
+
 /// The socket path used when none is given: `$START_SOCKET`, else
 /// `$XDG_RUNTIME_DIR/start/startd.sock`, else `<tmp>/start-<uid>/startd.sock`.
 pub fn default_socket_path() -> PathBuf {
@@ -31,10 +36,74 @@ pub fn default_socket_path() -> PathBuf {
         .join("startd.sock")
 }
 
-/// This process's uid, read without libc: the owner of `/proc/self`.
+/// This process's effective uid, read without libc: the owner of `/proc/self`.
 pub(crate) fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
+}
+
+/// How a client connects.
+///
+/// Right after connecting, the client asks the kernel who is listening (`SO_PEERCRED`) and
+/// refuses to talk to a process of another uid than the expected one: anyone who got to the
+/// socket's path first could otherwise receive the client's code and forge its results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The uid the daemon must run as. `None` (the default): `$START_DAEMON_UID`
+    /// ([`DAEMON_UID_ENV`]) if set, else this process's effective uid.
+    pub expect_uid: Option<u32>,
+}
+
+impl ConnectOptions {
+    /// Options that expect the daemon to run as `uid`.
+    pub fn expect_uid(uid: u32) -> Self {
+        ConnectOptions {
+            expect_uid: Some(uid),
+        }
+    }
+
+    /// The uid the daemon must run as: [`ConnectOptions::expect_uid`], else
+    /// `$START_DAEMON_UID`, else this process's effective uid.
+    ///
+    /// # Errors
+    /// [`ClientError::BadDaemonUid`] when `$START_DAEMON_UID` is set but not a uid.
+    pub fn expected_uid(&self) -> Result<u32, ClientError> {
+        if let Some(uid) = self.expect_uid {
+            return Ok(uid);
+        }
+        expected_uid_from(std::env::var_os(DAEMON_UID_ENV).as_deref())
+    }
+}
+
+/// The expected daemon uid given the value of `$START_DAEMON_UID` (unset or empty: our own).
+fn expected_uid_from(env: Option<&std::ffi::OsStr>) -> Result<u32, ClientError> {
+    match env.filter(|v| !v.is_empty()) {
+        None => Ok(current_uid()),
+        Some(v) => v
+            .to_str()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .ok_or_else(|| ClientError::BadDaemonUid {
+                value: v.to_string_lossy().into_owned(),
+            }),
+    }
+}
+
+/// Checks that the process at the other end of `stream` runs as `expected`.
+fn check_peer(stream: &UnixStream, path: &Path, expected: u32) -> Result<(), ClientError> {
+    let cred = stream
+        .peer_cred()
+        .map_err(|source| ClientError::PeerCredentials {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if cred.uid() != expected {
+        return Err(ClientError::WrongDaemonUid {
+            path: path.to_path_buf(),
+            expected,
+            actual: cred.uid(),
+        });
+    }
+    Ok(())
 }
 
 /// A client-side failure.
@@ -66,6 +135,43 @@ pub enum ClientError {
     /// The daemon sent something this client does not understand.
     #[error("unexpected reply from startd: {0}")]
     Protocol(String),
+    /// The process answering on the socket runs as another uid than the expected one: it may
+    /// be an impostor that another user started where the daemon was expected. Nothing was
+    /// sent to it.
+    #[error(
+        "the process answering on {path} runs as uid {actual}, not uid {expected} as \
+         expected; it may not be a real startd, so nothing was sent. Stop it or remove the \
+         socket (and its folder, if it is not yours) and start startd as uid {expected}, use \
+         another --socket or XDG_RUNTIME_DIR, or, if a daemon of uid {actual} is the one you \
+         mean, set START_DAEMON_UID={actual}"
+    )]
+    WrongDaemonUid {
+        /// The socket path.
+        path: PathBuf,
+        /// The uid the daemon was expected to run as.
+        expected: u32,
+        /// The uid of the process that answered.
+        actual: u32,
+    },
+    /// The credentials of the process answering on the socket could not be read, so it could
+    /// not be trusted. Nothing was sent to it.
+    #[error("cannot check who answers on {path} (SO_PEERCRED); nothing was sent")]
+    PeerCredentials {
+        /// The socket path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `$START_DAEMON_UID` is set but is not a uid.
+    #[error(
+        "START_DAEMON_UID={value:?} is not a uid; set it to the daemon's numeric uid, or unset \
+         it to expect a daemon of your own uid"
+    )]
+    BadDaemonUid {
+        /// The variable's value.
+        value: String,
+    },
 }
 
 impl ClientError {
@@ -151,18 +257,34 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to the daemon at `path`.
+    /// Connects to the daemon at `path`, which must run as the uid the default
+    /// [`ConnectOptions`] expect (`$START_DAEMON_UID`, else this process's own).
     ///
     /// # Errors
-    /// [`ClientError::Connect`] when nothing listens there.
+    /// [`ClientError::Connect`] when nothing listens there, [`ClientError::WrongDaemonUid`]
+    /// when a process of another uid answers.
     pub async fn connect(path: impl AsRef<Path>) -> Result<Self, ClientError> {
+        Self::connect_with(path, &ConnectOptions::default()).await
+    }
+
+    /// Connects to the daemon at `path` with `options`.
+    ///
+    /// # Errors
+    /// As [`Client::connect`], and [`ClientError::BadDaemonUid`] or
+    /// [`ClientError::PeerCredentials`].
+    pub async fn connect_with(
+        path: impl AsRef<Path>,
+        options: &ConnectOptions,
+    ) -> Result<Self, ClientError> {
         let path = path.as_ref();
+        let expected = options.expected_uid()?;
         let stream = UnixStream::connect(path)
             .await
             .map_err(|source| ClientError::Connect {
                 path: path.to_path_buf(),
                 source,
             })?;
+        check_peer(&stream, path, expected)?;
         let (mut read, write) = stream.into_split();
         let shared = Arc::new(Shared {
             pending: Mutex::new(Some(HashMap::new())),
@@ -357,16 +479,27 @@ pub struct BlockingClient {
 }
 
 impl BlockingClient {
-    /// Connects to the daemon at `path`.
+    /// Connects to the daemon at `path` (see [`Client::connect`]).
     ///
     /// # Errors
     /// As [`Client::connect`], or [`ClientError::Closed`] if the runtime cannot start.
     pub fn connect(path: impl AsRef<Path>) -> Result<Self, ClientError> {
+        Self::connect_with(path, &ConnectOptions::default())
+    }
+
+    /// Connects to the daemon at `path` with `options` (see [`Client::connect_with`]).
+    ///
+    /// # Errors
+    /// As [`Client::connect_with`], or [`ClientError::Closed`] if the runtime cannot start.
+    pub fn connect_with(
+        path: impl AsRef<Path>,
+        options: &ConnectOptions,
+    ) -> Result<Self, ClientError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| ClientError::Closed(format!("cannot start a runtime: {e}")))?;
-        let client = rt.block_on(Client::connect(path))?;
+        let client = rt.block_on(Client::connect_with(path, options))?;
         Ok(BlockingClient { rt, client })
     }
 
@@ -421,5 +554,48 @@ impl BlockingClient {
     /// As [`Client::ping`].
     pub fn ping(&self) -> Result<(), ClientError> {
         self.rt.block_on(self.client.ping())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn the_expected_daemon_uid_comes_from_the_options_the_environment_or_ourselves() {
+        assert_eq!(expected_uid_from(None).unwrap(), current_uid());
+        assert_eq!(
+            expected_uid_from(Some(OsStr::new(""))).unwrap(),
+            current_uid()
+        );
+        assert_eq!(expected_uid_from(Some(OsStr::new("0"))).unwrap(), 0);
+        assert_eq!(
+            expected_uid_from(Some(OsStr::new(" 1000\n"))).unwrap(),
+            1000
+        );
+        let err = expected_uid_from(Some(OsStr::new("root"))).unwrap_err();
+        assert!(matches!(&err, ClientError::BadDaemonUid { value } if value == "root"));
+        assert!(err.to_string().contains("START_DAEMON_UID"), "{err}");
+        assert_eq!(ConnectOptions::expect_uid(7).expected_uid().unwrap(), 7);
+    }
+
+    #[test]
+    fn a_wrong_daemon_uid_says_who_answered_and_what_to_do() {
+        let err = ClientError::WrongDaemonUid {
+            path: "/tmp/start-0/startd.sock".into(),
+            expected: 0,
+            actual: 1000,
+        };
+        let msg = err.to_string();
+        for needle in [
+            "uid 1000",
+            "not uid 0",
+            "START_DAEMON_UID=1000",
+            "nothing was sent",
+        ] {
+            assert!(msg.contains(needle), "{needle}: {msg}");
+        }
     }
 }

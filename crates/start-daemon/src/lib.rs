@@ -17,7 +17,10 @@ mod client;
 mod frame;
 mod protocol;
 
-pub use client::{BlockingClient, Client, ClientError, SOCKET_ENV, default_socket_path};
+pub use client::{
+    BlockingClient, Client, ClientError, ConnectOptions, DAEMON_UID_ENV, SOCKET_ENV,
+    default_socket_path,
+};
 pub use frame::{
     FrameError, HEADER_BYTES, MAX_FRAME_BYTES, decode as decode_frame, encode as encode_frame,
     read_frame, read_frame_sync, write_frame, write_frame_sync,
@@ -47,6 +50,10 @@ pub use connection::uid_allowed;
 #[cfg(feature = "server")]
 pub use pool::{FUEL_FIRST_USE_GRACE, HANG_GRACE, WorkerCommand};
 #[cfg(feature = "server")]
-pub use server::{Ceilings, Config, ServerError, bind, prepare_socket_path, serve};
+pub use server::{
+    Ceilings, Config, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECTION_IDLE_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_REPLY_BUFFER_BYTES, DEFAULT_MAX_TOTAL_REPLY_BUFFER_BYTES,
+    DEFAULT_WRITE_TIMEOUT, ServerError, SocketAccess, bind, prepare_socket_path, serve,
+};
 #[cfg(feature = "server")]
 pub use worker::{WorkerError, serve_stdio as serve_worker};

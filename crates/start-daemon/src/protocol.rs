@@ -165,6 +165,9 @@ pub enum ErrorKind {
     SessionEnded,
     /// The peer's uid is not allowed to use this daemon.
     Forbidden,
+    /// The connection broke a time limit (a frame header or body that did not arrive in
+    /// time, or an idle connection); it is closed after this reply.
+    TimedOut,
     /// A failure inside the daemon.
     Internal,
 }
@@ -182,6 +185,7 @@ impl ErrorKind {
             ErrorKind::NoSuchSession => "no_such_session",
             ErrorKind::SessionEnded => "session_ended",
             ErrorKind::Forbidden => "forbidden",
+            ErrorKind::TimedOut => "timed_out",
             ErrorKind::Internal => "internal",
         }
     }

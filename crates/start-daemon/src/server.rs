@@ -1,8 +1,9 @@
-//! The server: prepares the socket (stale-socket detection, mode 0600), starts the worker
-//! pool, accepts connections under a cap, and shuts down gracefully when told to.
+//! The server: prepares the socket (a private folder, stale-socket detection, mode 0600),
+//! starts the worker pool, accepts connections under a cap, and shuts down gracefully when
+//! told to.
 
 use std::future::Future;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -106,7 +107,45 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How long a worker may take to start (the first may have to compile the runtime).
     pub startup_timeout: Duration,
+    /// How long the rest of a frame header may take once its first byte has arrived; past
+    /// it the connection gets `timed_out` and is closed. Default 10 s
+    /// ([`DEFAULT_HEADER_TIMEOUT`]).
+    pub header_timeout: Duration,
+    /// How long a frame's body may take to arrive once its header is read; past it the
+    /// connection gets `timed_out` and is closed. Default 60 s ([`DEFAULT_BODY_TIMEOUT`]).
+    pub body_timeout: Duration,
+    /// How long a connection with nothing in flight (no request running, no reply waiting to
+    /// be written) may send nothing before it is closed. Default 5 minutes
+    /// ([`DEFAULT_CONNECTION_IDLE_TIMEOUT`]).
+    pub connection_idle_timeout: Duration,
+    /// How long one reply may take to be written (the client reading it); past it the
+    /// connection is closed and the replies queued on it are dropped. Default 60 s
+    /// ([`DEFAULT_WRITE_TIMEOUT`]).
+    pub write_timeout: Duration,
+    /// Reply bytes one connection may have waiting to be written; once they reach it, the
+    /// daemon stops reading that connection's requests until its client reads them. Requests
+    /// already running still queue their replies, so it may be passed by at most
+    /// `max_in_flight` replies. Default 64 MiB ([`DEFAULT_MAX_REPLY_BUFFER_BYTES`]).
+    pub max_reply_buffer_bytes: usize,
+    /// Reply bytes all connections together may have waiting to be written; a reply that
+    /// would pass it waits for others to be written (a reply larger than the whole budget
+    /// takes all of it), and no connection's requests are read while it is used up. Default
+    /// 1 GiB ([`DEFAULT_MAX_TOTAL_REPLY_BUFFER_BYTES`]).
+    pub max_total_reply_buffer_bytes: usize,
 }
+
+/// The default [`Config::header_timeout`]: 10 s.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default [`Config::body_timeout`]: 60 s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default [`Config::connection_idle_timeout`]: 5 minutes.
+pub const DEFAULT_CONNECTION_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// The default [`Config::write_timeout`]: 60 s.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default [`Config::max_reply_buffer_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_REPLY_BUFFER_BYTES: usize = 64 << 20;
+/// The default [`Config::max_total_reply_buffer_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_TOTAL_REPLY_BUFFER_BYTES: usize = 1 << 30;
 
 impl Config {
     /// The defaults, serving on `socket` with workers started by `worker_command`.
@@ -123,6 +162,12 @@ impl Config {
             ceilings: Ceilings::default(),
             shutdown_grace: Duration::from_secs(10),
             startup_timeout: Duration::from_secs(900),
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            connection_idle_timeout: DEFAULT_CONNECTION_IDLE_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            max_reply_buffer_bytes: DEFAULT_MAX_REPLY_BUFFER_BYTES,
+            max_total_reply_buffer_bytes: DEFAULT_MAX_TOTAL_REPLY_BUFFER_BYTES,
         }
     }
 }
@@ -136,6 +181,40 @@ pub enum ServerError {
     /// Something other than a socket is in the way.
     #[error("{0} exists and is not a socket; refusing to replace it")]
     NotASocket(PathBuf),
+    /// The socket's folder is not one only this daemon's uid controls: another user could
+    /// plant a fake daemon there, or replace the socket.
+    #[error(
+        "refusing to serve in {dir}: it {problem}, so another user could plant or replace the \
+         socket there; remove it if it is not yours (or fix its owner and mode: the folder must \
+         be owned by uid {uid} and not writable by group or others, e.g. `chmod 700`), or pick \
+         another place with --socket or XDG_RUNTIME_DIR"
+    )]
+    UnsafeFolder {
+        /// The socket's folder.
+        dir: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// The daemon's effective uid.
+        uid: u32,
+    },
+    /// The socket did not come out of `bind` with the owner and mode asked for.
+    #[error(
+        "the socket {path} has owner uid {owner} and mode {mode:04o} after binding, not uid \
+         {uid} and {expected:04o}; refusing to serve on it (is the folder shared with another \
+         user?)"
+    )]
+    SocketMode {
+        /// The socket.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Its mode.
+        mode: u32,
+        /// The daemon's effective uid.
+        uid: u32,
+        /// The mode asked for.
+        expected: u32,
+    },
     /// Socket set-up failed.
     #[error("{action} {path}")]
     Socket {
@@ -160,6 +239,12 @@ pub(crate) struct Context {
     pub own_uid: u32,
     pub allow_uids: Vec<u32>,
     pub max_in_flight: usize,
+    pub limits: connection::Limits,
+    /// Reply bytes that may wait to be written, across all connections
+    /// ([`Config::max_total_reply_buffer_bytes`]); each queued reply holds its bytes' worth.
+    pub reply_budget: Arc<Semaphore>,
+    /// Signalled whenever a reply's bytes go back to [`Context::reply_budget`].
+    pub reply_space: tokio::sync::Notify,
 }
 
 impl Context {
@@ -181,22 +266,148 @@ fn socket_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error
     }
 }
 
-/// Makes `path` free for a new socket: creates its folder (mode 0700) if missing, removes a
+/// Who may reach the socket file, and so its modes.
+///
+/// The peer-credential check in the connection handler is what decides who is served; the
+/// modes only keep others from reaching the socket at all when nobody else is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketAccess {
+    /// Only the daemon's uid: socket 0600, a folder it creates 0700. The default.
+    Private,
+    /// Other uids may connect (`--allow-uid`): socket 0666, a folder it creates 0711
+    /// (others may pass through it to the socket, not list or change it). Everyone may then
+    /// connect, and everyone not allowed gets `forbidden`.
+    Shared,
+}
+
+impl SocketAccess {
+    /// [`SocketAccess::Shared`] when any other uid is allowed.
+    pub fn for_allowed(allow_uids: &[u32]) -> Self {
+        if allow_uids.is_empty() {
+            SocketAccess::Private
+        } else {
+            SocketAccess::Shared
+        }
+    }
+
+    /// The socket file's mode.
+    pub fn socket_mode(self) -> u32 {
+        match self {
+            SocketAccess::Private => 0o600,
+            SocketAccess::Shared => 0o666,
+        }
+    }
+
+    /// The mode of a socket folder the daemon creates.
+    pub fn folder_mode(self) -> u32 {
+        match self {
+            SocketAccess::Private => 0o700,
+            SocketAccess::Shared => 0o711,
+        }
+    }
+}
+
+/// The total reply budget as a semaphore can hold it (at least one byte).
+fn total_budget(bytes: usize) -> usize {
+    bytes.clamp(1, Semaphore::MAX_PERMITS)
+}
+
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Checks the socket's folder (not following a symbolic link): it must be a folder, owned by
+/// the daemon's effective uid, and not writable by group or others. Anything else would let
+/// another user put a socket of their own where clients look for the daemon.
+fn check_folder(dir: &Path) -> Result<std::fs::Metadata, ServerError> {
+    let uid = euid();
+    let unsafe_folder = |problem: String| ServerError::UnsafeFolder {
+        dir: dir.to_path_buf(),
+        problem,
+        uid,
+    };
+    let m = std::fs::symlink_metadata(dir)
+        .map_err(socket_error("cannot inspect the folder of", dir))?;
+    if m.file_type().is_symlink() {
+        return Err(unsafe_folder("is a symbolic link".into()));
+    }
+    if !m.is_dir() {
+        return Err(unsafe_folder("is not a folder".into()));
+    }
+    if m.uid() != uid {
+        return Err(unsafe_folder(format!(
+            "is owned by uid {}, not by this daemon's uid {uid}",
+            m.uid()
+        )));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(unsafe_folder(format!(
+            "has mode {:04o}: group or others may write to it",
+            m.mode() & 0o7777
+        )));
+    }
+    Ok(m)
+}
+
+/// Sets the mode of a folder the daemon just created, through a descriptor opened without
+/// following symbolic links (the umask may have narrowed the mode `mkdir` was given).
+fn set_folder_mode(dir: &Path, mode: u32) -> Result<(), ServerError> {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::{Mode, fchmod};
+    let fd = open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| socket_error("cannot open the folder of", dir)(e.into()))?;
+    fchmod(&fd, Mode::from_bits_truncate(mode))
+        .map_err(|e| socket_error("cannot set the mode of the folder of", dir)(e.into()))
+}
+
+/// Makes `path` free for a new socket: creates its folder if missing (mode 0700, or 0711 for
+/// [`SocketAccess::Shared`]), checks that the folder is safe (a real folder, not a symbolic
+/// link, owned by the daemon's effective uid, not writable by group or others), removes a
 /// stale socket left by a crashed daemon, and refuses when a live daemon answers there.
 ///
 /// # Errors
-/// [`ServerError::AlreadyRunning`], [`ServerError::NotASocket`] or an I/O failure.
-pub fn prepare_socket_path(path: &Path) -> Result<(), ServerError> {
-    if let Some(dir) = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(socket_error("cannot create the folder for", path))?;
+/// [`ServerError::UnsafeFolder`], [`ServerError::AlreadyRunning`],
+/// [`ServerError::NotASocket`] or an I/O failure.
+pub fn prepare_socket_path(path: &Path, access: SocketAccess) -> Result<(), ServerError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let created = match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::os::unix::fs::DirBuilderExt;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(socket_error("cannot create the folder for", path))?;
+            }
+            // Not recursive: if someone else made the folder in the meantime this fails, and
+            // the check below judges their folder like any other that was already there.
+            match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(socket_error("cannot create the folder for", path)(e)),
+            }
+        }
+        Err(e) => return Err(socket_error("cannot inspect the folder of", path)(e)),
+        Ok(_) => false,
+    };
+    let meta = check_folder(dir)?;
+    if created {
+        set_folder_mode(dir, access.folder_mode())?;
+    } else if access == SocketAccess::Shared && meta.mode() & 0o001 == 0 {
+        tracing::warn!(
+            folder = %dir.display(),
+            mode = format!("{:04o}", meta.mode() & 0o7777),
+            "other uids are allowed, but they cannot pass through the socket's folder; \
+             `chmod o+x` it (and its parents), or let startd create a folder of its own"
+        );
     }
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -213,20 +424,31 @@ pub fn prepare_socket_path(path: &Path) -> Result<(), ServerError> {
     }
 }
 
-/// Binds the socket with mode 0600 (the umask is tightened around `bind`, so it is never
-/// reachable with wider permissions).
+/// Binds the socket with mode 0600 (0666 for [`SocketAccess::Shared`]): the umask is set
+/// around `bind`, so the socket is never reachable with wider permissions, and its owner and
+/// mode are checked afterwards without following symbolic links.
 ///
 /// # Errors
-/// As [`prepare_socket_path`], or when binding fails.
-pub fn bind(path: &Path) -> Result<UnixListener, ServerError> {
-    prepare_socket_path(path)?;
+/// As [`prepare_socket_path`], [`ServerError::SocketMode`], or when binding fails.
+pub fn bind(path: &Path, access: SocketAccess) -> Result<UnixListener, ServerError> {
+    prepare_socket_path(path, access)?;
     use nix::sys::stat::{Mode, umask};
-    let old = umask(Mode::from_bits_truncate(0o177));
+    let expected = access.socket_mode();
+    let old = umask(Mode::from_bits_truncate(0o777 & !expected));
     let bound = UnixListener::bind(path);
     umask(old);
     let listener = bound.map_err(socket_error("cannot listen on", path))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(socket_error("cannot set permissions on", path))?;
+    let m = std::fs::symlink_metadata(path).map_err(socket_error("cannot inspect", path))?;
+    let uid = euid();
+    if !m.file_type().is_socket() || m.uid() != uid || m.mode() & 0o777 != expected {
+        return Err(ServerError::SocketMode {
+            path: path.to_path_buf(),
+            owner: m.uid(),
+            mode: m.mode() & 0o7777,
+            uid,
+            expected,
+        });
+    }
     Ok(listener)
 }
 
@@ -237,8 +459,9 @@ pub fn bind(path: &Path) -> Result<UnixListener, ServerError> {
 /// # Errors
 /// When the socket or the workers cannot be set up.
 pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(), ServerError> {
-    // Fail fast on a live daemon before starting workers.
-    prepare_socket_path(&config.socket)?;
+    let access = SocketAccess::for_allowed(&config.allow_uids);
+    // Fail fast on a live daemon or an unsafe folder before starting workers.
+    prepare_socket_path(&config.socket, access)?;
     let counters = Arc::new(Counters::default());
     let pool = Pool::start(
         PoolConfig {
@@ -252,7 +475,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     )
     .await
     .map_err(ServerError::Workers)?;
-    let listener = match bind(&config.socket) {
+    let listener = match bind(&config.socket, access) {
         Ok(l) => l,
         Err(e) => {
             pool.shutdown().await;
@@ -263,9 +486,21 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         pool,
         counters,
         ceilings: config.ceilings.clone(),
-        own_uid: nix::unistd::geteuid().as_raw(),
+        own_uid: euid(),
         allow_uids: config.allow_uids.clone(),
         max_in_flight: config.max_in_flight,
+        limits: connection::Limits {
+            header_timeout: config.header_timeout,
+            body_timeout: config.body_timeout,
+            idle_timeout: config.connection_idle_timeout,
+            write_timeout: config.write_timeout,
+            max_reply_buffer_bytes: config.max_reply_buffer_bytes.max(1),
+            max_total_reply_buffer_bytes: total_budget(config.max_total_reply_buffer_bytes),
+        },
+        reply_budget: Arc::new(Semaphore::new(total_budget(
+            config.max_total_reply_buffer_bytes,
+        ))),
+        reply_space: tokio::sync::Notify::new(),
     });
     tracing::info!(
         socket = %config.socket.display(),

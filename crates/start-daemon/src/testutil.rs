@@ -77,6 +77,21 @@ impl TestDaemon {
     /// As [`TestDaemon::start`].
     pub fn start_in(binary: impl AsRef<Path>, dir: tempfile::TempDir, args: &[&str]) -> TestDaemon {
         let socket = dir.path().join(Self::SOCKET_FILE);
+        Self::start_at(binary, dir, socket, args)
+    }
+
+    /// Like [`TestDaemon::start_in`], with the socket at `socket` (inside `dir`, say in a
+    /// subfolder the daemon is to create) instead of [`TestDaemon::SOCKET_FILE`].
+    ///
+    /// # Panics
+    ///
+    /// As [`TestDaemon::start`].
+    pub fn start_at(
+        binary: impl AsRef<Path>,
+        dir: tempfile::TempDir,
+        socket: PathBuf,
+        args: &[&str],
+    ) -> TestDaemon {
         let mut cmd = Command::new(binary.as_ref());
         cmd.arg("--socket")
             .arg(&socket)
@@ -140,6 +155,28 @@ impl TestDaemon {
     /// The daemon's process id (for signals).
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The daemon's resident memory now (`VmRSS` in `/proc/PID/status`), in bytes; its
+    /// worker processes are not counted.
+    ///
+    /// # Panics
+    ///
+    /// If the daemon has exited or `/proc` cannot be read.
+    pub fn rss_bytes(&self) -> u64 {
+        let path = format!("/proc/{}/status", self.pid);
+        let status = match std::fs::read_to_string(&path) {
+            Ok(s) => s,
+            Err(e) => panic!("cannot read {path}: {e}"),
+        };
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        match kib {
+            Some(kib) => kib * 1024,
+            None => panic!("no VmRSS in {path}:\n{status}"),
+        }
     }
 
     /// A new blocking connection to the daemon.

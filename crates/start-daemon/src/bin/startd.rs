@@ -15,7 +15,9 @@ use start_sandbox::{RuntimeOptions, SandboxOptions};
 #[command(name = "startd", version, about)]
 struct Args {
     /// The socket path (default: $XDG_RUNTIME_DIR/start/startd.sock, else a per-user folder
-    /// under the temporary directory).
+    /// under the temporary directory). Its folder must be a real folder (not a symbolic
+    /// link) owned by startd's uid and not writable by group or others; a missing one is
+    /// created with mode 0700. The socket is made 0600.
     #[arg(long, env = "START_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Worker processes (default: one per core).
@@ -34,9 +36,36 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 256)]
     max_sessions: usize,
     /// Also accept connections from this uid (repeatable). The daemon's own uid is always
-    /// accepted, nobody else by default.
+    /// accepted, nobody else by default. With this flag the socket is made 0666 (and a folder
+    /// startd creates for it 0711) so that others can reach it; the peer-credential check
+    /// still answers every uid not allowed with `forbidden`.
     #[arg(long = "allow-uid", value_name = "UID")]
     allow_uids: Vec<u32>,
+    /// Seconds a frame header may take to complete once its first byte has arrived; a slower
+    /// client is answered `timed_out` and disconnected.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    header_timeout: f64,
+    /// Seconds a frame's body may take to arrive once its header is read; a slower client is
+    /// answered `timed_out` and disconnected.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    body_timeout: f64,
+    /// Seconds a connection with no request running and no reply waiting may stay silent
+    /// before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    connection_idle_timeout: f64,
+    /// Seconds a client may take to read one reply; past it its connection is closed and the
+    /// replies queued on it dropped.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    write_timeout: f64,
+    /// Reply bytes one connection may have waiting to be written; once they reach it, the
+    /// connection's requests are not read until its client reads replies (requests already
+    /// running may add at most --max-in-flight replies).
+    #[arg(long, value_name = "BYTES", default_value_t = start_daemon::DEFAULT_MAX_REPLY_BUFFER_BYTES)]
+    max_reply_buffer_bytes: usize,
+    /// Reply bytes all connections together may have waiting to be written; past it replies
+    /// wait for others to be written and no requests are read.
+    #[arg(long, value_name = "BYTES", default_value_t = start_daemon::DEFAULT_MAX_TOTAL_REPLY_BUFFER_BYTES)]
+    max_total_reply_buffer_bytes: usize,
     /// Ceiling on any request's wall time, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     max_wall_time: f64,
@@ -136,6 +165,16 @@ fn server(args: Args) -> Result<()> {
     config.max_in_flight = args.max_in_flight.max(1);
     config.max_sessions = args.max_sessions;
     config.allow_uids = args.allow_uids.clone();
+    config.header_timeout = seconds("header-timeout", args.header_timeout)?;
+    config.body_timeout = seconds("body-timeout", args.body_timeout)?;
+    config.connection_idle_timeout =
+        seconds("connection-idle-timeout", args.connection_idle_timeout)?;
+    config.write_timeout = seconds("write-timeout", args.write_timeout)?;
+    if args.max_reply_buffer_bytes == 0 || args.max_total_reply_buffer_bytes == 0 {
+        bail!("--max-reply-buffer-bytes and --max-total-reply-buffer-bytes must be at least 1");
+    }
+    config.max_reply_buffer_bytes = args.max_reply_buffer_bytes;
+    config.max_total_reply_buffer_bytes = args.max_total_reply_buffer_bytes;
     config.shutdown_grace = seconds("shutdown-grace", args.shutdown_grace)?;
     config.ceilings = Ceilings {
         wall_time: seconds("max-wall-time", args.max_wall_time)?,

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod connections;
 mod files;
 mod load;
 mod malformed;
@@ -27,6 +28,17 @@ pub fn daemon(extra: &[&str]) -> TestDaemon {
 /// Like [`daemon`], in a folder the test prepared.
 pub fn daemon_in(dir: tempfile::TempDir, extra: &[&str]) -> TestDaemon {
     TestDaemon::start_in(env!("CARGO_BIN_EXE_startd"), dir, &with_workers(extra))
+}
+
+/// Like [`daemon_in`], with the socket at `socket` (in a subfolder of `dir` the daemon is to
+/// create, say).
+pub fn daemon_at(dir: tempfile::TempDir, socket: std::path::PathBuf, extra: &[&str]) -> TestDaemon {
+    TestDaemon::start_at(
+        env!("CARGO_BIN_EXE_startd"),
+        dir,
+        socket,
+        &with_workers(extra),
+    )
 }
 
 fn with_workers<'a>(extra: &[&'a str]) -> Vec<&'a str> {
