@@ -53,7 +53,8 @@ pub use pool::{FUEL_FIRST_USE_GRACE, HANG_GRACE, WorkerCommand};
 pub use server::{
     Ceilings, Config, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECTION_IDLE_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_REPLY_BUFFER_BYTES, DEFAULT_MAX_TOTAL_REPLY_BUFFER_BYTES,
-    DEFAULT_WRITE_TIMEOUT, ServerError, SocketAccess, bind, prepare_socket_path, serve,
+    DEFAULT_WRITE_TIMEOUT, DESCRIPTOR_HEADROOM, MIN_OPEN_FILES_CEILING, ServerError, SocketAccess,
+    bind, prepare_socket_path, raise_descriptor_limit, serve,
 };
 #[cfg(feature = "server")]
 pub use worker::{WorkerError, serve_stdio as serve_worker};

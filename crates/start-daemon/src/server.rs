@@ -19,6 +19,29 @@ use crate::protocol::Stats;
 use crate::shutdown::{self, Shutdown};
 use crate::stats::Counters;
 
+/// Descriptors a worker keeps for itself when the open-files ceiling is fitted to its limit
+/// ([`Ceilings::fit_descriptors`]).
+pub const DESCRIPTOR_HEADROOM: u64 = 512;
+/// The open-files ceiling is never fitted below this.
+pub const MIN_OPEN_FILES_CEILING: u32 = 16;
+
+/// Raises this process's soft descriptor limit to its hard limit (its workers inherit it) and
+/// returns the limit now in force.
+pub fn raise_descriptor_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+                hard
+            } else {
+                soft
+            }
+        }
+        Ok((soft, _)) => soft,
+        Err(_) => 1024,
+    }
+}
+
 /// Server-side maximums; every request's limits are lowered to these.
 #[derive(Debug, Clone)]
 pub struct Ceilings {
@@ -71,6 +94,23 @@ impl Ceilings {
         limits.wall_time = limits.wall_time.min(self.wall_time);
         limits.stdout_bytes = limits.stdout_bytes.min(self.output_bytes);
         limits.stderr_bytes = limits.stderr_bytes.min(self.output_bytes);
+    }
+
+    /// Lowers the open-files ceiling so that `guests` interpreters of one worker can each hold
+    /// that many descriptors within the worker's `descriptor_limit`, keeping
+    /// [`DESCRIPTOR_HEADROOM`] for the worker itself (pipes, scratch folders, the runtime's
+    /// files): otherwise one tenant's descriptors could make another's opens fail. Returns the
+    /// new ceiling when it was lowered (never below [`MIN_OPEN_FILES_CEILING`]).
+    pub fn fit_descriptors(&mut self, descriptor_limit: u64, guests: u64) -> Option<u32> {
+        // Each guest also holds its two preopened folders.
+        let per_guest = descriptor_limit.saturating_sub(DESCRIPTOR_HEADROOM) / guests.max(1);
+        let fits = u32::try_from(per_guest.saturating_sub(2))
+            .unwrap_or(u32::MAX)
+            .max(MIN_OPEN_FILES_CEILING);
+        (fits < self.files.open_files).then(|| {
+            self.files.open_files = fits;
+            fits
+        })
     }
 
     /// Lowers a session's limits to the ceilings.
@@ -578,4 +618,20 @@ async fn accept_loop(
     }
     drop(listener);
     done_rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_files_ceiling_is_fitted_to_the_descriptor_limit() {
+        let mut c = Ceilings::default();
+        assert_eq!(c.fit_descriptors(1 << 20, 129), None);
+        assert_eq!(c.files.open_files, start_sandbox::DEFAULT_OPEN_FILES);
+        // (20000 - 512) / 129 = 151, less the two preopens.
+        assert_eq!(c.fit_descriptors(20_000, 129), Some(149));
+        assert_eq!(c.files.open_files, 149);
+        assert_eq!(c.fit_descriptors(1024, 1000), Some(MIN_OPEN_FILES_CEILING));
+    }
 }

@@ -78,6 +78,17 @@ struct Args {
     /// Ceiling on a session's idle timeout, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
     max_idle: f64,
+    /// Ceiling on the bytes an interpreter's files may hold in its scratch folder.
+    #[arg(long, value_name = "BYTES", default_value_t = start_sandbox::DEFAULT_SCRATCH_BYTES)]
+    max_scratch_bytes: u64,
+    /// Ceiling on the files, folders and links an interpreter's scratch folder may hold.
+    #[arg(long, value_name = "N", default_value_t = start_sandbox::DEFAULT_SCRATCH_ENTRIES)]
+    max_scratch_entries: u32,
+    /// Ceiling on the descriptors an interpreter may hold open. Lowered at start, with a
+    /// warning, when a worker's descriptor limit could not hold that many for each of its
+    /// sessions.
+    #[arg(long, value_name = "N", default_value_t = start_sandbox::DEFAULT_OPEN_FILES)]
+    max_open_files: u32,
     /// How long requests in flight may take to finish after SIGTERM or SIGINT, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     shutdown_grace: f64,
@@ -181,8 +192,24 @@ fn server(args: Args) -> Result<()> {
         memory_bytes: args.max_memory_mib.saturating_mul(1 << 20),
         output_bytes: args.max_output_bytes,
         idle_timeout: seconds("max-idle", args.max_idle)?,
+        files: start_sandbox::FileLimits {
+            scratch_bytes: args.max_scratch_bytes,
+            scratch_entries: args.max_scratch_entries,
+            open_files: args.max_open_files,
+        },
         ..Ceilings::default()
     };
+    let guests_per_worker = args.max_sessions.div_ceil(config.workers) as u64 + 1;
+    if let Some(lowered) = config
+        .ceilings
+        .fit_descriptors(start_daemon::raise_descriptor_limit(), guests_per_worker)
+    {
+        tracing::warn!(
+            open_files = lowered,
+            "lowered --max-open-files so that every session of a worker can hold that many \
+             (raise the descriptor limit, ulimit -n, or lower --max-sessions to allow more)"
+        );
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

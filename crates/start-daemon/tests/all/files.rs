@@ -6,7 +6,8 @@ use start_sandbox::{FileLimits, Limit, Limits, SessionLimits, Status, TurnLimits
 
 use crate::daemon;
 
-const OPEN_ONE: &str = "with open('probe', 'w') as f:\n    f.write('ok')\nprint(open('probe').read())";
+const OPEN_ONE: &str =
+    "with open('probe', 'w') as f:\n    f.write('ok')\nprint(open('probe').read())";
 
 #[test]
 fn a_descriptor_flood_does_not_reach_other_tenants() {
@@ -86,4 +87,39 @@ fn floods_of_entries_and_bytes_are_limits_and_the_worker_goes_on() {
     let next = client.exec(OPEN_ONE, &Limits::default()).unwrap();
     assert_eq!(next.stdout, "ok\n", "{next:#?}");
     assert_eq!(client.stats().unwrap().worker_restarts, 0);
+}
+
+#[test]
+fn the_file_ceilings_cap_what_a_client_asks_for() {
+    let daemon = daemon(&[
+        "--workers",
+        "1",
+        "--max-scratch-entries",
+        "20",
+        "--max-open-files",
+        "10",
+    ]);
+    let generous = Limits {
+        files: FileLimits {
+            scratch_entries: 100_000,
+            open_files: 4096,
+            ..FileLimits::default()
+        },
+        ..Limits::default()
+    };
+    let client = daemon.client();
+    let entries = client
+        .exec(
+            "import os\nfor i in range(100):\n    try:\n        open(f'f{i}', 'w').close()\n    except OSError:\n        break\nprint(len(os.listdir('.')))",
+            &generous,
+        )
+        .unwrap();
+    assert_eq!(entries.stdout, "20\n", "{entries:#?}");
+    let open = client
+        .exec(
+            "fs = []\ntry:\n    while True:\n        fs.append(open('f', 'w'))\nexcept OSError:\n    print(len(fs))",
+            &generous,
+        )
+        .unwrap();
+    assert_eq!(open.stdout, "10\n", "{open:#?}");
 }
