@@ -13,7 +13,7 @@ use tokio::net::UnixListener;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::connection;
-use crate::pool::{Pool, PoolConfig, WorkerCommand};
+use crate::pool::{Pool, PoolConfig, WorkerCommand, WorkerTimeouts};
 use crate::protocol::Stats;
 use crate::shutdown::{self, Shutdown};
 use crate::stats::Counters;
@@ -106,6 +106,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How long a worker may take to start (the first may have to compile the runtime).
     pub startup_timeout: Duration,
+    /// How long workers may take past a job's wall time, cleaning up after one, and exiting.
+    pub worker_timeouts: WorkerTimeouts,
 }
 
 impl Config {
@@ -123,6 +125,7 @@ impl Config {
             ceilings: Ceilings::default(),
             shutdown_grace: Duration::from_secs(10),
             startup_timeout: Duration::from_secs(900),
+            worker_timeouts: WorkerTimeouts::default(),
         }
     }
 }
@@ -247,6 +250,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
             max_sessions: config.max_sessions,
             command: config.worker_command.clone(),
             startup_timeout: config.startup_timeout,
+            timeouts: config.worker_timeouts.clone(),
         },
         counters.clone(),
     )
