@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod cleanup;
 mod load;
 mod malformed;
 mod python;
+mod sessions;
 mod shutdown;
 mod socket;
 mod workers;
@@ -26,6 +28,12 @@ pub fn daemon(extra: &[&str]) -> TestDaemon {
 /// Like [`daemon`], in a folder the test prepared.
 pub fn daemon_in(dir: tempfile::TempDir, extra: &[&str]) -> TestDaemon {
     TestDaemon::start_in(env!("CARGO_BIN_EXE_startd"), dir, &with_workers(extra))
+}
+
+/// Like [`daemon`], with a temporary folder of its own and its log in a file
+/// ([`TestDaemon::start_isolated`]).
+pub fn isolated(extra: &[&str]) -> TestDaemon {
+    TestDaemon::start_isolated(env!("CARGO_BIN_EXE_startd"), &with_workers(extra))
 }
 
 fn with_workers<'a>(extra: &[&'a str]) -> Vec<&'a str> {
