@@ -310,7 +310,9 @@ impl Pool {
     /// Makes the run folder, starts `config.workers` worker processes and waits until each
     /// has its sandbox ready.
     pub(crate) async fn start(config: PoolConfig, counters: Arc<Counters>) -> Result<Pool, String> {
-        let run_folder = make_run_folder(&std::env::temp_dir())?;
+        let tmp = std::env::temp_dir();
+        remove_stale_run_folders(&tmp).await;
+        let run_folder = make_run_folder(&tmp)?;
         let workers = config.workers.max(1);
         let (shared_tx, shared_rx) = mpsc::channel(config.queue_capacity.max(1));
         let shared_rx = Arc::new(tokio::sync::Mutex::new(shared_rx));
@@ -701,6 +703,50 @@ fn make_run_folder(tmp: &Path) -> Result<PathBuf, String> {
         tmp.display(),
         last.map_or_else(String::new, |e| e.to_string())
     ))
+}
+
+/// Removes the run folders in `tmp` that daemons killed without a shutdown (SIGKILL, a
+/// crash) left: folders (not links) named `startd-<pid>-<random>`, owned by this user, whose
+/// daemon no longer runs. A folder whose pid is alive is kept, whoever has that pid now.
+async fn remove_stale_run_folders(tmp: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    let uid = nix::unistd::geteuid().as_raw();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(RUN_FOLDER_PREFIX))
+        else {
+            continue;
+        };
+        let Some((pid, random)) = rest.split_once('-') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        if random.len() != 16 || !random.bytes().all(|b| b.is_ascii_hexdigit()) || pid <= 0 {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != uid {
+            continue;
+        }
+        let gone = matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        );
+        if gone {
+            tracing::info!(folder = %path.display(), "removing a run folder left by a killed daemon");
+            remove_folder(path).await;
+        }
+    }
 }
 
 /// Creates `path` (not its parents), mode 0700; fails if anything is there already.

@@ -245,9 +245,27 @@ impl TestDaemon {
     }
 }
 
+/// How long a [`TestDaemon`] dropped while running may take to shut down after SIGTERM before
+/// it is killed.
+pub const DROP_GRACE: Duration = Duration::from_secs(5);
+
 impl Drop for TestDaemon {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // SIGTERM first, so that it removes what it made (its socket, its workers' run
+            // folder); SIGKILL if it does not stop in time.
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.pid.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + DROP_GRACE;
+            while Instant::now() < deadline {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => return,
+                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
