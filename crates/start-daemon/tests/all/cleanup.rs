@@ -273,3 +273,64 @@ fn a_worker_that_ignores_its_closed_pipe_is_killed_at_shutdown() {
     assert!(log.contains("of its pipe closing; killed"), "{log}");
     assert_eq!(log.matches("worker stopped by itself").count(), 1, "{log}");
 }
+
+#[test]
+fn a_killed_daemons_run_folder_is_removed_by_the_next_daemon() {
+    let mut first = isolated(&["--workers", "1"]);
+    let o = first.client().exec("print(1)", &Limits::default()).unwrap();
+    assert_eq!(o.stdout, "1\n");
+    first.signal(Signal::SIGKILL);
+    first.wait(Duration::from_secs(20));
+    let tmp = first.tmp_dir();
+    let left = std::fs::read_dir(&tmp).unwrap().count();
+    assert_eq!(
+        left,
+        1,
+        "a killed daemon leaves its run folder: {:?}",
+        tree(&tmp)
+    );
+    // A folder of a daemon that still runs (this process, as far as the pid goes) is kept.
+    let live = tmp.join(format!(
+        "{}{}-0123456789abcdef",
+        start_daemon::RUN_FOLDER_PREFIX,
+        std::process::id()
+    ));
+    std::fs::create_dir(&live).unwrap();
+    let socket = first.dir().join("second.sock");
+    let mut second = crate::startd()
+        .arg("--socket")
+        .arg(&socket)
+        .args(["--workers", "1"])
+        .env("TMPDIR", &tmp)
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            second.try_wait().unwrap().is_none(),
+            "the second daemon exited"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the second daemon is not listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    kill(Pid::from_raw(second.id() as i32), Signal::SIGTERM).unwrap();
+    let status = second.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    // The stale folder is gone, the live one kept, and the second daemon's own is removed.
+    let own = names.iter().filter(|n| !live.ends_with(n.as_str())).count();
+    assert_eq!(
+        (names.len(), own),
+        (2, 1),
+        "the killed daemon's run folder is still there: {names:?}"
+    );
+    assert!(live.exists());
+    std::fs::remove_dir(&live).unwrap();
+    assert_empty(&first);
+}
