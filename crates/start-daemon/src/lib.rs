@@ -48,7 +48,10 @@ mod worker;
 #[cfg(feature = "server")]
 pub use connection::uid_allowed;
 #[cfg(feature = "server")]
-pub use pool::{FUEL_FIRST_USE_GRACE, HANG_GRACE, WorkerCommand};
+pub use pool::{
+    CLEANUP_TIMEOUT, FUEL_FIRST_USE_GRACE, HANG_GRACE, RUN_FOLDER_PREFIX, SCRATCH_ROOT_ARG,
+    STOP_TIMEOUT, WorkerCommand, WorkerTimeouts,
+};
 #[cfg(feature = "server")]
 pub use server::{
     Ceilings, Config, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECTION_IDLE_TIMEOUT,

@@ -14,7 +14,7 @@ use tokio::net::UnixListener;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::connection;
-use crate::pool::{Pool, PoolConfig, WorkerCommand};
+use crate::pool::{Pool, PoolConfig, WorkerCommand, WorkerTimeouts};
 use crate::protocol::Stats;
 use crate::shutdown::{self, Shutdown};
 use crate::stats::Counters;
@@ -172,6 +172,8 @@ pub struct Config {
     /// takes all of it), and no connection's requests are read while it is used up. Default
     /// 1 GiB ([`DEFAULT_MAX_TOTAL_REPLY_BUFFER_BYTES`]).
     pub max_total_reply_buffer_bytes: usize,
+    /// How long workers may take past a job's wall time, cleaning up after one, and exiting.
+    pub worker_timeouts: WorkerTimeouts,
 }
 
 /// The default [`Config::header_timeout`]: 10 s.
@@ -208,6 +210,7 @@ impl Config {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_reply_buffer_bytes: DEFAULT_MAX_REPLY_BUFFER_BYTES,
             max_total_reply_buffer_bytes: DEFAULT_MAX_TOTAL_REPLY_BUFFER_BYTES,
+            worker_timeouts: WorkerTimeouts::default(),
         }
     }
 }
@@ -510,6 +513,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
             max_sessions: config.max_sessions,
             command: config.worker_command.clone(),
             startup_timeout: config.startup_timeout,
+            timeouts: config.worker_timeouts.clone(),
         },
         counters.clone(),
     )

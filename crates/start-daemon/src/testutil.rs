@@ -46,6 +46,7 @@ pub struct TestDaemon {
     pid: u32,
     socket: PathBuf,
     command_line: String,
+    isolated: bool,
     // Dropped after the child is reaped (fields drop in order, and `Drop::drop` runs first).
     dir: tempfile::TempDir,
 }
@@ -76,8 +77,32 @@ impl TestDaemon {
     ///
     /// As [`TestDaemon::start`].
     pub fn start_in(binary: impl AsRef<Path>, dir: tempfile::TempDir, args: &[&str]) -> TestDaemon {
-        let socket = dir.path().join(Self::SOCKET_FILE);
-        Self::start_at(binary, dir, socket, args)
+        Self::spawn(binary.as_ref(), dir, args, false)
+    }
+
+    /// The daemon's own temporary folder's name inside its folder, with
+    /// [`TestDaemon::start_isolated`].
+    pub const TMP_DIR: &str = "tmp";
+    /// The daemon's log file's name inside its folder, with [`TestDaemon::start_isolated`].
+    pub const LOG_FILE: &str = "startd.log";
+
+    /// Like [`TestDaemon::start`], with a temporary folder of its own (`TMPDIR`, which its
+    /// workers inherit: [`TestDaemon::tmp_dir`], for checking what it leaves there) and its
+    /// stderr, logged at `info`, in a file ([`TestDaemon::log`]).
+    ///
+    /// # Panics
+    ///
+    /// As [`TestDaemon::start`].
+    pub fn start_isolated(binary: impl AsRef<Path>, args: &[&str]) -> TestDaemon {
+        let dir = match tempfile::Builder::new().prefix("startd-test-").tempdir() {
+            Ok(dir) => dir,
+            Err(e) => panic!("cannot make a temporary folder for startd: {e}"),
+        };
+        Self::spawn(binary.as_ref(), dir, args, true)
+    }
+
+    fn spawn(binary: &Path, dir: tempfile::TempDir, args: &[&str], isolated: bool) -> TestDaemon {
+        Self::spawn_at(binary, dir, socket, args, isolated)
     }
 
     /// Like [`TestDaemon::start_in`], with the socket at `socket` (inside `dir`, say in a
@@ -92,12 +117,34 @@ impl TestDaemon {
         socket: PathBuf,
         args: &[&str],
     ) -> TestDaemon {
-        let mut cmd = Command::new(binary.as_ref());
+        Self::spawn_at(binary.as_ref(), dir, socket, args, false)
+    }
+
+    fn spawn_at(
+        binary: &Path,
+        dir: tempfile::TempDir,
+        socket: PathBuf,
+        args: &[&str],
+        isolated: bool,
+    ) -> TestDaemon {
+        let mut cmd = Command::new(binary);
         cmd.arg("--socket")
             .arg(&socket)
             .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null());
+        if isolated {
+            let tmp = dir.path().join(Self::TMP_DIR);
+            if let Err(e) = std::fs::create_dir(&tmp) {
+                panic!("cannot make {}: {e}", tmp.display());
+            }
+            let log = dir.path().join(Self::LOG_FILE);
+            let log = match std::fs::File::create(&log) {
+                Ok(f) => f,
+                Err(e) => panic!("cannot create {}: {e}", log.display()),
+            };
+            cmd.env("TMPDIR", tmp).env("RUST_LOG", "info").stderr(log);
+        }
         let command_line = command_line(&cmd);
         let child = match cmd.spawn() {
             Ok(child) => child,
@@ -108,6 +155,7 @@ impl TestDaemon {
             child: Some(child),
             socket,
             command_line,
+            isolated,
             dir,
         };
         daemon.wait_for_socket();
@@ -126,8 +174,9 @@ impl TestDaemon {
                     Ok(Some(status)) => {
                         self.child = None;
                         panic!(
-                            "startd exited while starting ({status}): {}",
-                            self.command_line
+                            "startd exited while starting ({status}): {}\n{}",
+                            self.command_line,
+                            self.log()
                         );
                     }
                     Err(e) => panic!("cannot check on startd: {e}: {}", self.command_line),
@@ -150,6 +199,27 @@ impl TestDaemon {
     /// The daemon's temporary folder (the socket's parent).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The daemon's own temporary folder (its `TMPDIR`), with [`TestDaemon::start_isolated`].
+    ///
+    /// # Panics
+    ///
+    /// If the daemon was not started isolated.
+    pub fn tmp_dir(&self) -> PathBuf {
+        assert!(self.isolated, "startd was not started with start_isolated");
+        self.dir.path().join(Self::TMP_DIR)
+    }
+
+    /// What the daemon and its workers logged so far, with [`TestDaemon::start_isolated`]
+    /// (empty otherwise: their stderr is inherited).
+    pub fn log(&self) -> String {
+        if !self.isolated {
+            return String::new();
+        }
+        std::fs::read(self.dir.path().join(Self::LOG_FILE))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|e| format!("(cannot read the log: {e})"))
     }
 
     /// The daemon's process id (for signals).
@@ -221,9 +291,27 @@ impl TestDaemon {
     }
 }
 
+/// How long a [`TestDaemon`] dropped while running may take to shut down after SIGTERM before
+/// it is killed.
+pub const DROP_GRACE: Duration = Duration::from_secs(5);
+
 impl Drop for TestDaemon {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // SIGTERM first, so that it removes what it made (its socket, its workers' run
+            // folder); SIGKILL if it does not stop in time.
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.pid.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + DROP_GRACE;
+            while Instant::now() < deadline {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => return,
+                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -33,10 +33,20 @@ pub(crate) enum Job {
     Close { session: u64 },
 }
 
+impl Job {
+    /// Whether the worker has work left after answering this job (restoring or tearing down
+    /// an interpreter, emptying its scratch folder) and so sends [`JobResult::Ready`] after
+    /// its answer, once that work is done. Both sides decide by this one function.
+    pub(crate) fn announces_ready(&self) -> bool {
+        matches!(self, Job::Exec { .. } | Job::Close { .. })
+    }
+}
+
 /// A worker's answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum JobResult {
-    /// Sent once, when the sandbox is ready.
+    /// Sent once when the sandbox is ready, and again after the answer to each job that
+    /// [`Job::announces_ready`], when the worker is ready to read its next job.
     Ready,
     /// An exec's or a turn's outcome.
     Outcome(Outcome),
@@ -95,10 +105,16 @@ pub fn serve_stdio(options: SandboxOptions) -> Result<(), WorkerError> {
     let mut sessions: HashMap<u64, Session> = HashMap::new();
     while let Some(body) = frame::read_frame_sync(&mut input)? {
         let job: Job = serde_json::from_slice(&body)?;
-        // The reply goes out before the interpreter is restored for reuse.
+        let announces_ready = job.announces_ready();
+        // The reply goes out before the interpreter is restored for reuse (or its scratch
+        // folder emptied, which takes seconds for a guest that left a million files); the
+        // daemon starts the next job's hang clock only once `Ready` says that work is done.
         let (result, cleanup) = run_job(&sandbox, &mut sessions, job);
         send(&mut out, &result)?;
         drop(cleanup);
+        if announces_ready {
+            send(&mut out, &JobResult::Ready)?;
+        }
     }
     Ok(())
 }

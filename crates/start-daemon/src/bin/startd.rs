@@ -92,6 +92,14 @@ struct Args {
     /// How long requests in flight may take to finish after SIGTERM or SIGINT, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     shutdown_grace: f64,
+    /// How long a worker may run past a job's wall time before it is deemed hung and replaced,
+    /// in seconds (its clock starts when the worker is ready for the job).
+    #[arg(long, value_name = "SECONDS", default_value_t = start_daemon::HANG_GRACE.as_secs_f64())]
+    hang_grace: f64,
+    /// How long a worker may take to clean up after answering a job (restore the interpreter,
+    /// empty its scratch folder) before it is deemed hung and replaced, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = start_daemon::CLEANUP_TIMEOUT.as_secs_f64())]
+    cleanup_timeout: f64,
     /// Cache folder for the runtime, snapshots and compiled code.
     #[arg(long, env = "START_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
@@ -104,6 +112,9 @@ struct Args {
     /// Instances one worker may hold (started by startd itself).
     #[arg(long, hide = true, default_value_t = 264)]
     max_instances: u32,
+    /// The folder a worker keeps its guests' scratch folders in (given by startd itself).
+    #[arg(long, hide = true, value_name = "DIR")]
+    scratch_root: Option<PathBuf>,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration> {
@@ -122,6 +133,7 @@ fn worker(args: &Args) -> Result<()> {
             ..RuntimeOptions::default()
         },
         max_instances: args.max_instances,
+        scratch_root: args.scratch_root.clone(),
         ..SandboxOptions::default()
     };
     // Guest calls run on this thread's stack: give it room.
@@ -187,6 +199,8 @@ fn server(args: Args) -> Result<()> {
     config.max_reply_buffer_bytes = args.max_reply_buffer_bytes;
     config.max_total_reply_buffer_bytes = args.max_total_reply_buffer_bytes;
     config.shutdown_grace = seconds("shutdown-grace", args.shutdown_grace)?;
+    config.worker_timeouts.hang_grace = seconds("hang-grace", args.hang_grace)?;
+    config.worker_timeouts.cleanup = seconds("cleanup-timeout", args.cleanup_timeout)?;
     config.ceilings = Ceilings {
         wall_time: seconds("max-wall-time", args.max_wall_time)?,
         memory_bytes: args.max_memory_mib.saturating_mul(1 << 20),

@@ -3,11 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod cleanup;
 mod connections;
 mod files;
 mod load;
 mod malformed;
 mod python;
+mod sessions;
 mod shutdown;
 mod socket;
 mod workers;
@@ -39,6 +41,12 @@ pub fn daemon_at(dir: tempfile::TempDir, socket: std::path::PathBuf, extra: &[&s
         socket,
         &with_workers(extra),
     )
+}
+
+/// Like [`daemon`], with a temporary folder of its own and its log in a file
+/// ([`TestDaemon::start_isolated`]).
+pub fn isolated(extra: &[&str]) -> TestDaemon {
+    TestDaemon::start_isolated(env!("CARGO_BIN_EXE_startd"), &with_workers(extra))
 }
 
 fn with_workers<'a>(extra: &[&'a str]) -> Vec<&'a str> {
