@@ -122,7 +122,7 @@ pub enum Kind {
 pub struct Accept {
     /// The status kind.
     pub kind: Kind,
-    /// For `exception`: the exception's name.
+    /// For `exception`: the exception's name (any when absent).
     pub name: Option<String>,
     /// For `exit`: the exit code (any when absent).
     pub code: Option<i32>,
@@ -153,7 +153,8 @@ pub struct JudgeAccept {
 }
 
 /// The output a judged hostile program is expected to print: no program prints it, so a
-/// `passed` verdict can only be forged.
+/// `passed` verdict can only be forged (the `state-forge-judge-*` programs try, knowing it as
+/// a model knows a problem's example output).
 pub const JUDGE_EXPECTED_OUTPUT: &str = "a line no hostile program prints 7f3a9c\n";
 
 impl Catalogue {
@@ -171,10 +172,9 @@ impl Catalogue {
             assert!(names.insert(p.name.clone()), "duplicate program {}", p.name);
             assert!(!p.accept.is_empty(), "{}: accepts nothing", p.name);
             for a in &p.accept {
-                assert_eq!(
-                    a.name.is_some(),
-                    a.kind == Kind::Exception,
-                    "{}: `name` goes with (and only with) kind = exception",
+                assert!(
+                    a.name.is_none() || a.kind == Kind::Exception,
+                    "{}: `name` goes only with kind = exception",
                     p.name
                 );
                 assert_eq!(
@@ -321,7 +321,13 @@ impl Accept {
 pub fn describe(outcome: &Outcome) -> String {
     let status = match &outcome.status {
         Status::Exception { name, traceback } => {
-            format!("exception {name}: ...{}", tail(traceback, 300))
+            let short = head(name, 80);
+            let more = if short.len() < name.len() {
+                format!(" (a name of {} bytes)", name.len())
+            } else {
+                String::new()
+            };
+            format!("exception {short}{more}: {:?}", tail(traceback, 200))
         }
         other => format!("{other:?}"),
     };
