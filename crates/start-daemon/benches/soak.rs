@@ -512,7 +512,21 @@ fn main() -> ExitCode {
         ),
         (
             "disk left after shutdown",
-            format!("{left_entries} entries, {left_bytes} bytes {left_names:?}"),
+            format!(
+                "{left_entries} entries, {left_bytes} bytes{}",
+                match left_names.len() {
+                    0 => String::new(),
+                    n => format!(
+                        " ({n} at the top: {})",
+                        left_names
+                            .iter()
+                            .take(4)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            ),
         ),
         ("startd exit", status.to_string()),
     ];
