@@ -1,7 +1,8 @@
 //! The `start` package's behaviour end to end, with the real CPython-on-WASI runtime in every
-//! test: the CLI, judging, Hint-infer (the driver with a real sandbox session, the resumable
-//! CLI killed and rerun, the `openai` backend against a local streaming server, the `llama`
-//! backend on a real small GGUF model), Hint-RFT, and the CLI through a real `startd`.
+//! test: the CLI, judging, the hostile-guest suite (through the library, `start judge` and
+//! `startd`), Hint-infer (the driver with a real sandbox session, the resumable CLI killed and
+//! rerun, the `openai` backend against a local streaming server, the `llama` backend on a real
+//! small GGUF model), Hint-RFT, and the CLI through a real `startd`.
 //!
 //! One binary, grouped by theme (as wasmtime's `tests/all`); the sandbox's own tests live in
 //! `crates/start-sandbox/tests`. The runtime comes from the cache
@@ -10,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod hostile;
 mod huge_lines;
 mod infer;
 mod judge;

@@ -10,7 +10,7 @@ use crate::start;
 
 /// The `startd` binary beside `start`, built first when this package's tests run alone
 /// (`cargo test -p start` builds only this package's binaries).
-fn startd_binary() -> PathBuf {
+pub(crate) fn startd_binary() -> PathBuf {
     let path = PathBuf::from(env!("CARGO_BIN_EXE_start")).with_file_name("startd");
     if !path.is_file() {
         let mut cargo = Command::new(env!("CARGO"));
