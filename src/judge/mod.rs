@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use start_sandbox::{Limit, Sandbox, Session, SessionLimits, Status, TurnLimits};
+use start_sandbox::{Limit, Limits, Sandbox, Session, SessionLimits, Status, TurnLimits};
 
 use start_grade::compare::{CompareOptions, Comparison, compare_stdout, compare_values};
 
@@ -109,8 +109,9 @@ pub struct JudgeReport {
     pub wall_ms: f64,
 }
 
-/// The in-guest harness: runs the program in a fresh namespace per test, with captured, capped
-/// stdout, and prints one JSON line with what happened. Its own frames are `<start>` so
+/// The in-guest harness for functional and check tests: runs the program in a fresh namespace
+/// per test, with captured, capped stdout, and prints one JSON line with what happened. (Stdio
+/// tests need no harness: each runs as a fresh execution of its own, see [`stdio_test`].) Its own frames are `<start>` so
 /// tracebacks begin at the program.
 const HARNESS: &str = r#"
 import sys, io, json, traceback
@@ -159,8 +160,6 @@ def _go(body, stdin, cap):
     res['out'] = out.getvalue()
     res['trunc'] = out.truncated
     print(json.dumps(res, default=repr))
-def stdio(src, stdin, cap):
-    _go(lambda: (_load(src), {})[1], stdin, cap)
 def call(src, fn_name, args_json, cap):
     def body():
         ns = _load(src)
@@ -293,6 +292,45 @@ fn error_status(err: String) -> TestStatus {
     }
 }
 
+/// Runs one stdio test as a fresh execution of `program` with the test's input as stdin, and
+/// compares the program's own stdout (captured by the host: nothing the program does can
+/// forge it, and `sys.stdout.buffer` is the real one). Returns the status, the wall time in
+/// milliseconds and whether stdout was cut at [`JudgeOptions::output_bytes`].
+fn stdio_test(
+    sandbox: &Sandbox,
+    program: &str,
+    test: &StdioTest,
+    opts: &JudgeOptions,
+) -> Result<(TestStatus, f64, bool), start_sandbox::Error> {
+    let limits = Limits {
+        wall_time: opts.time_per_test,
+        memory_bytes: opts.memory_bytes,
+        stdout_bytes: opts.output_bytes,
+        stderr_bytes: STDIO_STDERR_BYTES,
+        stdin: test.input.clone(),
+        ..Limits::default()
+    };
+    let out = sandbox.exec(program, &limits)?;
+    let status = match &out.status {
+        Status::Finished => match compare_stdout(&test.output, &out.stdout, &opts.compare) {
+            Comparison::Match => TestStatus::Passed,
+            Comparison::Mismatch { diff } => TestStatus::WrongAnswer { diff },
+        },
+        Status::Exception { traceback, .. } => error_status(traceback.clone()),
+        Status::Exit { code } => TestStatus::RuntimeError {
+            error: format!("SystemExit: {code}"),
+        },
+        Status::LimitExceeded { limit } => TestStatus::LimitExceeded { limit: *limit },
+        Status::Crashed { message } => TestStatus::RuntimeError {
+            error: format!("the interpreter crashed: {message}"),
+        },
+    };
+    Ok((status, out.wall_ms, out.stdout_truncated))
+}
+
+/// Bytes of a stdio test's stderr kept: enough for its traceback's end.
+const STDIO_STDERR_BYTES: usize = 64 << 10;
+
 /// Judges `program` against `tests`.
 ///
 /// # Errors
@@ -331,11 +369,18 @@ pub fn judge(
             continue;
         }
         let call = match tests {
-            Tests::Stdio { tests } => format!(
-                "_judge.stdio({src}, {}, {})",
-                lit(&tests[index].input),
-                opts.output_bytes
-            ),
+            Tests::Stdio { tests } => {
+                let (status, wall_ms, output_truncated) =
+                    stdio_test(sandbox, program, &tests[index], opts)?;
+                failed |= status != TestStatus::Passed;
+                results.push(TestResult {
+                    index,
+                    status,
+                    wall_ms,
+                    output_truncated,
+                });
+                continue;
+            }
             Tests::Functional { fn_name, tests } => {
                 let args = serde_json::to_string(&tests[index].args)
                     .map_err(|e| start_sandbox::Error::Invalid(e.to_string()))?;
@@ -358,12 +403,9 @@ pub fn judge(
                 truncated = guest.trunc;
                 match (guest.err, tests) {
                     (Some(err), _) => error_status(err),
-                    (None, Tests::Stdio { tests }) => {
-                        match compare_stdout(&tests[index].output, &guest.out, &opts.compare) {
-                            Comparison::Match => TestStatus::Passed,
-                            Comparison::Mismatch { diff } => TestStatus::WrongAnswer { diff },
-                        }
-                    }
+                    (None, Tests::Stdio { .. }) => TestStatus::RuntimeError {
+                        error: "internal error: a stdio test reached the harness".into(),
+                    },
                     (None, Tests::Functional { tests, .. }) => {
                         let value = guest.value.unwrap_or(Value::Null);
                         match compare_values(&tests[index].expected, &value, &opts.compare) {

@@ -1011,6 +1011,7 @@ async fn serve(
     let index = cx.slot.index;
     let timeouts = cx.config.timeouts.clone();
     let shared_rx = cx.shared_rx.clone();
+    let mut prefer_shared = false;
     loop {
         let task = tokio::select! {
             biased;
@@ -1020,9 +1021,9 @@ async fn serve(
                 tracing::warn!(slot = index, pid = worker.pid, %status, "worker exited while idle");
                 return End::Lost;
             }
-            t = queue_rx.recv() => t,
-            t = async { shared_rx.lock().await.recv().await } => t,
+            t = next_task(queue_rx, &shared_rx, prefer_shared) => t,
         };
+        prefer_shared = !prefer_shared;
         let Some(task) = task else {
             worker.stop(index, timeouts.stop).await;
             return End::Stopped;
@@ -1147,4 +1148,28 @@ async fn reap_idle_sessions(shared: Arc<Shared>, mut stop: watch::Receiver<bool>
 /// Resolves once the pool is told to stop (or its sender is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// The next job for a worker: from its own queue (its sessions' turns and closes) or the
+/// shared one (executions), whichever has one first; when both do, `prefer_shared` says which
+/// goes first. Callers alternate it, so a stream of session turns cannot starve executions,
+/// nor the reverse.
+async fn next_task(
+    own: &mut mpsc::UnboundedReceiver<Task>,
+    shared: &tokio::sync::Mutex<mpsc::Receiver<Task>>,
+    prefer_shared: bool,
+) -> Option<Task> {
+    if prefer_shared {
+        tokio::select! {
+            biased;
+            t = async { shared.lock().await.recv().await } => t,
+            t = own.recv() => t,
+        }
+    } else {
+        tokio::select! {
+            biased;
+            t = own.recv() => t,
+            t = async { shared.lock().await.recv().await } => t,
+        }
+    }
 }

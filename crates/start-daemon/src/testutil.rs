@@ -102,6 +102,7 @@ impl TestDaemon {
     }
 
     fn spawn(binary: &Path, dir: tempfile::TempDir, args: &[&str], isolated: bool) -> TestDaemon {
+        let socket = dir.path().join(Self::SOCKET_FILE);
         Self::spawn_at(binary, dir, socket, args, isolated)
     }
 

@@ -45,10 +45,11 @@ def reseed(seed):
     np = sys.modules.get('numpy')
     if np is not None:
         np.random.seed(seed & 0xFFFFFFFF)
-    # sympy draws from its own generator (randprime, random matrices, some algorithms).
+    # sympy draws from its own generator (randprime, random matrices, some algorithms); a
+    # seed of its own, so its numbers are not `random`'s.
     sr = sys.modules.get('sympy.core.random')
     if sr is not None and hasattr(sr, 'seed'):
-        sr.seed(seed)
+        sr.seed(seed ^ 0x5EED5EED5EED5EED)
 
 def _exit_code(e):
     code = e.code

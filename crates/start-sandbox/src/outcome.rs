@@ -32,6 +32,9 @@ impl std::fmt::Display for Limit {
     }
 }
 
+/// The longest exception name [`Outcome::exception_name`] accepts, dots included.
+pub const MAX_EXCEPTION_NAME_BYTES: usize = 200;
+
 /// How an execution ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -132,11 +135,17 @@ impl Outcome {
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
         let name = last.split(':').next().unwrap_or("").trim();
-        let looks_like_name = !name.is_empty()
-            && !name.starts_with(' ')
-            && name
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '.');
+        // A dotted Python identifier of sane length: a huge message whose start was cut from
+        // the kept stderr tail is one long "word", and is not a name.
+        let identifier = |part: &str| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+        };
+        let looks_like_name = name.len() <= MAX_EXCEPTION_NAME_BYTES
+            && !last.starts_with(' ')
+            && name.split('.').all(identifier);
         if looks_like_name {
             name.rsplit('.').next().unwrap_or(name).to_string()
         } else {
@@ -162,6 +171,10 @@ mod tests {
             "LinAlgError"
         );
         assert_eq!(Outcome::exception_name(""), "Exception");
+        let cut = "m".repeat(8191);
+        assert_eq!(Outcome::exception_name(&cut), "Exception");
+        assert_eq!(Outcome::exception_name("  File x, line 1"), "Exception");
+        assert_eq!(Outcome::exception_name("3rd: x"), "Exception");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use start_sandbox::{Limits, SessionLimits, TurnLimits};
 use crate::{DaemonExt, daemon, isolated};
 
 /// Guest code that leaves `folders` empty folders in its scratch folder, and a file named
-/// `marker`: slow to clean up after (each removal rereads the folder listing).
+/// `marker`: slow to clean up after (one removal per folder).
 fn litter(folders: u32, marker: &str) -> String {
     format!(
         "import os\nopen('/{marker}', 'w').close()\nfor i in range({folders}): os.mkdir(f'/d{{i}}')\nprint('littered')"
@@ -21,7 +21,11 @@ fn litter(folders: u32, marker: &str) -> String {
 }
 
 /// Folders a guest may leave within the default scratch entry limit (with its marker).
-const LITTER: u32 = 1_500;
+const LITTER: u32 = 8_000;
+
+/// Folders a guest leaves when a client raises its entry limit (and the daemon its ceiling):
+/// about half a second of cleanup, more than the hang grace below.
+const BIG_LITTER: u32 = 40_000;
 
 fn wait_for(client: &BlockingClient, what: &str, done: impl Fn(&Stats) -> bool) -> Stats {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -92,7 +96,14 @@ fn assert_empty(daemon: &TestDaemon) {
 #[test]
 fn cleanup_after_a_reply_is_not_charged_to_the_next_job() {
     // One worker, and little grace past a job's wall time.
-    let daemon = daemon(&["--workers", "1", "--hang-grace", "0.3"]);
+    let daemon = daemon(&[
+        "--workers",
+        "1",
+        "--hang-grace",
+        "0.3",
+        "--max-scratch-entries",
+        "100000",
+    ]);
     let client = daemon.client();
     let other = client.open_session(&SessionLimits::default()).unwrap();
     client
@@ -101,7 +112,15 @@ fn cleanup_after_a_reply_is_not_charged_to_the_next_job() {
     let socket = daemon.socket().to_path_buf();
     let litterer = std::thread::spawn(move || {
         let client = BlockingClient::connect(&socket).unwrap();
-        client.exec(&litter(LITTER, "m"), &Limits::default())
+        let limits = Limits {
+            files: start_sandbox::FileLimits {
+                scratch_entries: BIG_LITTER + 10,
+                ..start_sandbox::FileLimits::default()
+            },
+            wall_time: Duration::from_secs(40),
+            ..Limits::default()
+        };
+        client.exec(&litter(BIG_LITTER, "m"), &limits)
     });
     wait_for(&client, "the littering exec is not running", |s| {
         s.workers[0].busy

@@ -106,6 +106,9 @@ fn sympys_own_generator_is_reseeded_too() {
     let c = sandbox().exec(code, &seeded).unwrap();
     assert!(c.stderr.is_empty(), "{}", c.stderr);
     assert_eq!(c.stdout, sandbox().exec(code, &seeded).unwrap().stdout);
+    // Its own seed: not `random`'s numbers over again.
+    let both = "import random, sympy.core.random as sr\nprint(random.random() == sr.rng.random())";
+    assert_eq!(run(both).stdout, "False\n");
 }
 
 #[test]
