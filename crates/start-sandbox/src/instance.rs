@@ -351,13 +351,15 @@ fn interpret(raw: Raw, stderr: &Captured, memory_refused: bool) -> (Status, bool
                 String::from_utf8_lossy(&stderr.head).into_owned()
             };
             let traceback = last_traceback(&text);
-            (
-                Status::Exception {
-                    name: Outcome::exception_name(&traceback),
-                    traceback,
-                },
-                true,
-            )
+            // A huge message can push the name out of the kept tail; the head still has the
+            // exception's line.
+            let name = Outcome::exception_name_in(&traceback)
+                .or_else(|| {
+                    let head = String::from_utf8_lossy(&stderr.head);
+                    Outcome::exception_name_in(&last_traceback(&head))
+                })
+                .unwrap_or_else(|| "Exception".to_string());
+            (Status::Exception { name, traceback }, true)
         }
         // `exit()`, `quit()` and (through the host helper) `sys.exit(n)`: 256 + n.
         Raw::Returned(n) if n >= 256 => match n - 256 {

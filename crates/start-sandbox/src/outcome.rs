@@ -129,6 +129,11 @@ impl Outcome {
     /// Parses the exception name from the last line of a traceback (`ValueError: bad` ->
     /// `ValueError`).
     pub fn exception_name(traceback: &str) -> String {
+        Self::exception_name_in(traceback).unwrap_or_else(|| "Exception".to_string())
+    }
+
+    /// The exception's name from the last line of `traceback`, if that line starts with one.
+    pub(crate) fn exception_name_in(traceback: &str) -> Option<String> {
         let last = traceback
             .lines()
             .rev()
@@ -146,11 +151,7 @@ impl Outcome {
         let looks_like_name = name.len() <= MAX_EXCEPTION_NAME_BYTES
             && !last.starts_with(' ')
             && name.split('.').all(identifier);
-        if looks_like_name {
-            name.rsplit('.').next().unwrap_or(name).to_string()
-        } else {
-            "Exception".to_string()
-        }
+        looks_like_name.then(|| name.rsplit('.').next().unwrap_or(name).to_string())
     }
 }
 
