@@ -191,8 +191,6 @@ def check(src, test_src, entry_point):
 struct GuestResult {
     err: Option<String>,
     #[serde(default)]
-    out: String,
-    #[serde(default)]
     trunc: bool,
     value: Option<Value>,
 }

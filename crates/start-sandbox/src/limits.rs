@@ -19,8 +19,8 @@ pub const MAX_STDIN_BYTES: usize = 64 << 20;
 
 /// Default of [`FileLimits::scratch_bytes`]: 256 MiB.
 pub const DEFAULT_SCRATCH_BYTES: u64 = 256 << 20;
-/// Default of [`FileLimits::scratch_entries`]: 10 000 files and folders.
-pub const DEFAULT_SCRATCH_ENTRIES: u32 = 10_000;
+/// Default of [`FileLimits::scratch_entries`]: 4096 files and folders.
+pub const DEFAULT_SCRATCH_ENTRIES: u32 = 4096;
 /// Default of [`FileLimits::open_files`]: 256 descriptors.
 pub const DEFAULT_OPEN_FILES: u32 = 256;
 /// The most [`FileLimits::scratch_bytes`] may be: 16 GiB.
@@ -43,7 +43,7 @@ pub struct FileLimits {
     /// Bytes all files in the scratch folder may hold together. Default 256 MiB, at most
     /// [`MAX_SCRATCH_BYTES`].
     pub scratch_bytes: u64,
-    /// Files, folders and links the scratch folder may hold. Default 10 000, at most
+    /// Files, folders and links the scratch folder may hold. Default 4096, at most
     /// [`MAX_SCRATCH_ENTRIES`]: this also bounds how deep a tree can be and how long its
     /// removal takes.
     pub scratch_entries: u32,

@@ -21,7 +21,7 @@ fn litter(folders: u32, marker: &str) -> String {
 }
 
 /// Folders a guest may leave within the default scratch entry limit (with its marker).
-const LITTER: u32 = 8_000;
+const LITTER: u32 = 4_000;
 
 /// Folders a guest leaves when a client raises its entry limit (and the daemon its ceiling):
 /// about half a second of cleanup, more than the hang grace below.
