@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use start_sandbox::{Limits, Status};
+use start_sandbox::{FileLimits, Limits, Status};
 
 use crate::sandbox;
 
@@ -36,6 +36,11 @@ fn a_15000_deep_tree_is_removed_and_the_host_survives() {
     );
     let limits = Limits {
         wall_time: Duration::from_secs(60),
+        // Past the default entry budget, which would stop the tree at 4096 levels.
+        files: FileLimits {
+            scratch_entries: 20_000,
+            ..FileLimits::default()
+        },
         ..Limits::default()
     };
     // A crashed earlier run may have left its own; only this run's count.
