@@ -147,10 +147,6 @@ fn host_state(
     let stdout = CappedPipe::new(0);
     let stderr = CappedPipe::new(0);
     let wasi = start_runtime::guest::wasi_builder(arming.stdlib_dir, scratch)?
-        // File operations run on the guest's own thread: handing each to tokio's blocking
-        // pool and back cost milliseconds per `open` on a loaded machine, and the guest waits
-        // for it anyway.
-        .allow_blocking_current_thread(true)
         .stdin(MemoryInputPipe::new(arming.stdin.as_bytes().to_vec()))
         .stdout(stdout.clone())
         .stderr(stderr.clone())
