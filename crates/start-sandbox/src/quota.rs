@@ -110,6 +110,20 @@ async fn file_size(wasi: &mut WasiP1Ctx, memory: &mut GuestMemory<'_>, raw: i32)
     (stat.filetype == Filetype::RegularFile).then_some(stat.size)
 }
 
+/// Accounts the change in size of the regular file `raw` (of `before` bytes before a call).
+async fn account_resize(
+    wasi: &mut WasiP1Ctx,
+    memory: &mut GuestMemory<'_>,
+    budget: &mut FileBudget,
+    raw: i32,
+    before: Option<u64>,
+) {
+    if let Some(before) = before {
+        let after = file_size(wasi, memory, raw).await.unwrap_or(before);
+        budget.resized(before, after);
+    }
+}
+
 /// What a path names now (without following a final link): its type, size and link count.
 async fn path_stat(
     wasi: &mut WasiP1Ctx,
@@ -191,10 +205,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                     }
                 }
                 let errno = p1::fd_write(wasi, &mut memory, raw, iovs, count, written).await?;
-                if let Some(before) = size {
-                    let after = file_size(wasi, &mut memory, raw).await.unwrap_or(before);
-                    budget.resized(before, after);
-                }
+                account_resize(wasi, &mut memory, budget, raw, size).await;
                 Ok(errno)
             })
         },
@@ -215,10 +226,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 }
                 let errno =
                     p1::fd_pwrite(wasi, &mut memory, raw, iovs, count, offset, written).await?;
-                if let Some(before) = size {
-                    let after = file_size(wasi, &mut memory, raw).await.unwrap_or(before);
-                    budget.resized(before, after);
-                }
+                account_resize(wasi, &mut memory, budget, raw, size).await;
                 Ok(errno)
             })
         },
@@ -236,10 +244,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                     return Ok(errno);
                 }
                 let errno = p1::fd_filestat_set_size(wasi, &mut memory, raw, new_size).await?;
-                if let Some(before) = size {
-                    let after = file_size(wasi, &mut memory, raw).await.unwrap_or(before);
-                    budget.resized(before, after);
-                }
+                account_resize(wasi, &mut memory, budget, raw, size).await;
                 Ok(errno)
             })
         },

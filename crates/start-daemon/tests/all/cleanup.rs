@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use start_daemon::testutil::TestDaemon;
-use start_daemon::{BlockingClient, ErrorKind, Stats};
+use start_daemon::{BlockingClient, ErrorKind};
 use start_sandbox::{Limits, SessionLimits, TurnLimits};
 
-use crate::{DaemonExt, daemon, isolated};
+use crate::{DaemonExt, daemon, isolated, wait_for};
 
 /// Guest code that leaves `folders` empty folders in its scratch folder, and a file named
 /// `marker`: slow to clean up after (one removal per folder).
@@ -26,18 +26,6 @@ const LITTER: u32 = 4_000;
 /// Folders a guest leaves when a client raises its entry limit (and the daemon its ceiling):
 /// about half a second of cleanup, more than the hang grace below.
 const BIG_LITTER: u32 = 40_000;
-
-fn wait_for(client: &BlockingClient, what: &str, done: impl Fn(&Stats) -> bool) -> Stats {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let stats = client.stats().unwrap();
-        if done(&stats) {
-            return stats;
-        }
-        assert!(Instant::now() < deadline, "{what}: {stats:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// Every path under `dir`, folders included.
 fn tree(dir: &Path) -> Vec<PathBuf> {

@@ -49,6 +49,23 @@ pub fn isolated(extra: &[&str]) -> TestDaemon {
     TestDaemon::start_isolated(env!("CARGO_BIN_EXE_startd"), &with_workers(extra))
 }
 
+/// Polls the daemon's stats until `done` holds (at most 30 s, then fails saying `what`).
+pub fn wait_for(
+    client: &start_daemon::BlockingClient,
+    what: &str,
+    done: impl Fn(&start_daemon::Stats) -> bool,
+) -> start_daemon::Stats {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = client.stats().unwrap();
+        if done(&stats) {
+            return stats;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {stats:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn with_workers<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = Vec::new();
     if !extra.contains(&"--workers") {

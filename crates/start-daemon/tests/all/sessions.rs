@@ -2,12 +2,12 @@
 //! concurrent opens, and closes are never dropped, whatever the queues hold.
 
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use start_daemon::{BlockingClient, ErrorKind, Stats};
+use start_daemon::{BlockingClient, ErrorKind};
 use start_sandbox::{SessionLimits, TurnLimits};
 
-use crate::{daemon, isolated};
+use crate::{daemon, isolated, wait_for};
 
 /// Busy-waits `secs` seconds in the guest.
 fn spin(secs: f64) -> String {
@@ -22,17 +22,6 @@ fn long_turn() -> TurnLimits {
 }
 
 /// Waits until `done(stats)` holds.
-fn wait_for(client: &BlockingClient, what: &str, done: impl Fn(&Stats) -> bool) -> Stats {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let stats = client.stats().unwrap();
-        if done(&stats) {
-            return stats;
-        }
-        assert!(Instant::now() < deadline, "{what}: {stats:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn concurrent_opens_respect_the_cap_and_spread_over_workers() {
