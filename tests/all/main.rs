@@ -16,6 +16,7 @@ mod huge_lines;
 mod infer;
 mod judge;
 mod rft;
+mod venv;
 mod via_daemon;
 
 use start_daemon::testutil::TestCommand;
