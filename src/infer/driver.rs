@@ -478,6 +478,7 @@ impl<'a> Driver<'a> {
             backend: self.backend.describe(),
             seed,
             prompt: prompt.user,
+            rendered_prompt: None,
             segments: run.segments,
             tool_calls,
             stop,

@@ -57,6 +57,7 @@ impl TrajectoryBuilder {
                 counters: Counters::default(),
                 wall_ms: 0.0,
                 generate_ms: 0.0,
+                rendered_prompt: None,
             },
             prompt: None,
             text_bytes: 0,

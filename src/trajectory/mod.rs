@@ -196,6 +196,10 @@ pub struct Trajectory {
     pub seed: u64,
     /// The prompt's text as the user saw it.
     pub prompt: String,
+    /// The exact text the model was given before the assistant's text (the chat template
+    /// applied), when the backend renders one: what a trainer's prompt/completion export uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendered_prompt: Option<String>,
     /// The assistant's text, in order.
     pub segments: Vec<Segment>,
     /// Every executed code block.
