@@ -5,4 +5,7 @@
 mod llama;
 mod openai;
 mod resume;
+mod prompts;
 mod scripted;
+#[cfg(feature = "llama")]
+mod templates;
