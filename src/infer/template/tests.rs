@@ -214,7 +214,7 @@ fn python_methods_and_tojson_as_hugging_face_has_them() {
     .unwrap();
     assert_eq!(
         t.render(&prompt(None)).unwrap().text,
-        "true 6*7? x|{\"a\": \"<b> & é\", \"n\": [1, 2.5, true, null]}|\
+        "True 6*7? x|{\"a\": \"<b> & é\", \"n\": [1, 2.5, true, null]}|\
          {\n  \"a\": [\n    1\n  ],\n  \"b\": 1\n}|\"\\u00e9\""
     );
 }
