@@ -224,7 +224,10 @@ pub fn public_tests_in_row(
         Some(Value::String(s)) => serde_json::from_str(s).map_err(|_| bad())?,
         Some(v) => v.clone(),
     };
-    let fn_name = row.get("fn_name").and_then(Value::as_str).map(str::to_string);
+    let fn_name = row
+        .get("fn_name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let tests = match value {
         Value::Object(columns) => {
             let column = |a: &str, b: &str| {
@@ -474,7 +477,10 @@ mod tests {
         assert_eq!(problems.len(), 4);
         let cases = |i: usize| problems[i].public_tests.as_ref().unwrap().to_cases();
         assert_eq!(cases(0)[0].input, "1\n");
-        assert_eq!(problems[0].tests.as_ref().unwrap().to_cases()[0].input, "9\n");
+        assert_eq!(
+            problems[0].tests.as_ref().unwrap().to_cases()[0].input,
+            "9\n"
+        );
         assert_eq!(cases(1)[0].output, "4\n");
         assert_eq!(
             problems[2].public_tests,
@@ -486,7 +492,13 @@ mod tests {
                 }]
             })
         );
-        assert!(problems[2].starter_code.as_deref().unwrap().contains("def add"));
+        assert!(
+            problems[2]
+                .starter_code
+                .as_deref()
+                .unwrap()
+                .contains("def add")
+        );
         assert!(matches!(
             problems[3].public_tests,
             Some(Tests::Functional { .. })

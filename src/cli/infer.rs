@@ -291,7 +291,9 @@ impl InferArgs {
             let mut options = OpenAiOptions::new(model, name.clone());
             options.api_key = self.api_key.clone();
             let template = self.template(chatml)?;
-            return Ok(Box::new(OpenAiBackend::new(options).with_template(template)));
+            return Ok(Box::new(
+                OpenAiBackend::new(options).with_template(template),
+            ));
         }
         let path = PathBuf::from(&model);
         if !path.is_file() {

@@ -275,6 +275,9 @@ mod tests {
         // A slot's text is not filled again: each literal slot name shows once, from the other.
         assert_eq!(text.matches(TESTCASE_SLOT).count(), 1);
         assert_eq!(text.matches(CODE_TEMPLATE_SLOT).count(), 1);
-        assert!(text.find("print(2)") < text.find("Sample 1"), "template first");
+        assert!(
+            text.find("print(2)") < text.find("Sample 1"),
+            "template first"
+        );
     }
 }

@@ -11,7 +11,9 @@
 
 use serde_json::Value;
 use start_grade::fence::{self, CODE_FENCE, CODE_INFO};
-use start_grade::testcase::{self, MAX_HINT_FIELD_BYTES, MAX_HINT_TESTS, TestCase, TestKind, Tests};
+use start_grade::testcase::{
+    self, MAX_HINT_FIELD_BYTES, MAX_HINT_TESTS, TestCase, TestKind, Tests,
+};
 
 use crate::infer::hints::HintSlots;
 use crate::problem::{Problem, ProblemKind};
@@ -132,9 +134,7 @@ fn starter_function(starter: &str) -> Option<Entry> {
 
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
@@ -229,7 +229,11 @@ pub fn code_template(problem: &Problem) -> String {
                  pass\n\n\nsamples = [\n",
             );
             for sample in &samples {
-                let Sample::Stdio { input, output: expected } = sample else {
+                let Sample::Stdio {
+                    input,
+                    output: expected,
+                } = sample
+                else {
                     continue;
                 };
                 let literal = py_str(input);
@@ -239,7 +243,10 @@ pub fn code_template(problem: &Problem) -> String {
                 }
                 shown += 1;
                 code.push_str(&format!("    {literal},\n"));
-                output.push_str(&format!("Sample {shown}:\n{}\n", expected.trim_end_matches('\n')));
+                output.push_str(&format!(
+                    "Sample {shown}:\n{}\n",
+                    expected.trim_end_matches('\n')
+                ));
             }
             if shown == 0 {
                 code.push_str("    \"...\",  # a small input I make up\n");
@@ -253,7 +260,11 @@ pub fn code_template(problem: &Problem) -> String {
         }
         Entry::Function { name, method } => {
             code.push_str("from typing import *\n\n\n");
-            code.push_str(&function_stub(problem.starter_code.as_deref(), name, *method));
+            code.push_str(&function_stub(
+                problem.starter_code.as_deref(),
+                name,
+                *method,
+            ));
             code.push_str("\n\n\n");
             let callee = if *method {
                 format!("Solution().{name}")
@@ -281,7 +292,9 @@ pub fn code_template(problem: &Problem) -> String {
         }
     }
     if left_out > 0 {
-        code.push_str(&format!("# ({left_out} more sample(s) left out of this template)\n"));
+        code.push_str(&format!(
+            "# ({left_out} more sample(s) left out of this template)\n"
+        ));
     }
     let code = code.trim_end();
     let fence = fence::fence_for([code]);
@@ -294,7 +307,11 @@ pub fn code_template(problem: &Problem) -> String {
 /// The function to complete: the starter code with a `pass` body, or a stub.
 fn function_stub(starter: Option<&str>, name: &str, method: bool) -> String {
     if let Some(starter) = starter.map(str::trim_end).filter(|s| !s.trim().is_empty()) {
-        let last = starter.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let last = starter
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
         let indent = last.len() - last.trim_start().len();
         let body_indent = if last.trim_end().ends_with(':') {
             indent + 4
@@ -307,7 +324,9 @@ fn function_stub(starter: Option<&str>, name: &str, method: bool) -> String {
         return format!("{starter}\n{}pass", " ".repeat(body_indent));
     }
     if method {
-        format!("class Solution:\n    def {name}(self, *args):\n        # The solution.\n        pass")
+        format!(
+            "class Solution:\n    def {name}(self, *args):\n        # The solution.\n        pass"
+        )
     } else {
         format!("def {name}(*args, **kwargs):\n    # The solution.\n    pass")
     }
@@ -362,7 +381,9 @@ fn py_str(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }

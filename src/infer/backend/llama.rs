@@ -20,8 +20,8 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
@@ -155,7 +155,12 @@ impl LlamaCppBackend {
                 .unwrap_or_default()
                 .to_string()
         };
-        ChatTemplate::from_jinja(name, source, token_text(vocab.bos()), token_text(vocab.eos()))
+        ChatTemplate::from_jinja(
+            name,
+            source,
+            token_text(vocab.bos()),
+            token_text(vocab.eos()),
+        )
     }
 }
 

@@ -13,8 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{
-    Backend, BackendError, ChatTemplate, EndReason, Generation, Piece, RenderedPrompt,
-    SampleParams,
+    Backend, BackendError, ChatTemplate, EndReason, Generation, Piece, RenderedPrompt, SampleParams,
 };
 use crate::infer::template::Preset;
 use crate::trajectory::Counters;

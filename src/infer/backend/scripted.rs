@@ -10,8 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::{
-    Backend, BackendError, ChatTemplate, EndReason, Generation, Piece, RenderedPrompt,
-    SampleParams,
+    Backend, BackendError, ChatTemplate, EndReason, Generation, Piece, RenderedPrompt, SampleParams,
 };
 use crate::infer::template::Preset;
 use crate::trajectory::Counters;

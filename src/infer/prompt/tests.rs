@@ -67,15 +67,24 @@ fn hidden_tests_never_reach_the_hint() {
     let slots = hint_slots(&public);
     assert!(slots.testcase.contains("4 5") && !slots.testcase.contains("1 2 3"));
     assert!(slots.code_template.contains("'4 5\\n'"));
-    assert!(slots.code_template.ends_with("```output\nSample 1:\n9\n```"));
-    assert_eq!(hint_slots(&Problem { kind: ProblemKind::Math, ..public }), HintSlots::default());
+    assert!(
+        slots
+            .code_template
+            .ends_with("```output\nSample 1:\n9\n```")
+    );
+    assert_eq!(
+        hint_slots(&Problem {
+            kind: ProblemKind::Math,
+            ..public
+        }),
+        HintSlots::default()
+    );
 }
 
 #[test]
 fn starter_code_problems_ask_for_the_function_and_the_template_calls_it() {
-    let mut problem = code(
-        "Two sum.\n\nExample 1:\nInput: nums = [2,7,11,15], target = 9\nOutput: [0,1]\n",
-    );
+    let mut problem =
+        code("Two sum.\n\nExample 1:\nInput: nums = [2,7,11,15], target = 9\nOutput: [0,1]\n");
     problem.starter_code = Some(
         "class Solution:\n    def twoSum(self, nums: List[int], target: int) -> List[int]:\n        "
             .into(),
@@ -119,7 +128,10 @@ fn starter_code_problems_ask_for_the_function_and_the_template_calls_it() {
             && template.ends_with("```output\nSample 1: {'ok': True}\n```"),
         "{template}"
     );
-    assert!(!template.contains("-1"), "the judged test stays hidden: {template}");
+    assert!(
+        !template.contains("-1"),
+        "the judged test stays hidden: {template}"
+    );
 
     // `check` tests name the function; they show no cases.
     let mut check = code("Increment x.");
@@ -164,5 +176,8 @@ fn the_template_is_bounded_and_escapes_its_literals() {
         }],
     });
     let template = code_template(&problem);
-    assert!(template.starts_with("````python\n") && template.ends_with("\n`````"), "{template}");
+    assert!(
+        template.starts_with("````python\n") && template.ends_with("\n`````"),
+        "{template}"
+    );
 }

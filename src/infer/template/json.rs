@@ -151,10 +151,10 @@ impl Dumper {
 
 /// A number as Python's `json.dumps` writes it: integers as they are, floats with a `.0`.
 fn number(value: &Value) -> String {
-    if value.is_integer() {
-        if let Ok(i) = i128::try_from(value.clone()) {
-            return i.to_string();
-        }
+    if value.is_integer()
+        && let Ok(i) = i128::try_from(value.clone())
+    {
+        return i.to_string();
     }
     match f64::try_from(value.clone()) {
         Ok(f) if f.is_nan() => "NaN".into(),

@@ -54,9 +54,7 @@ pub enum TemplateError {
         source: std::io::Error,
     },
     /// The file is larger than [`MAX_TEMPLATE_BYTES`].
-    #[error(
-        "the chat template {name} is {bytes} bytes; at most {MAX_TEMPLATE_BYTES} are accepted"
-    )]
+    #[error("the chat template {name} is {bytes} bytes; at most {MAX_TEMPLATE_BYTES} are accepted")]
     TooLarge {
         /// The template's name (its file).
         name: String,

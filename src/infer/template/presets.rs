@@ -38,7 +38,13 @@ impl Preset {
     ];
 
     /// Their names, in [`Preset::ALL`]'s order (what `--template-preset` takes).
-    pub const NAMES: [&'static str; 5] = ["qwq-32b-preview", "qwq-32b", "deepseek-r1", "qwen3", "chatml"];
+    pub const NAMES: [&'static str; 5] = [
+        "qwq-32b-preview",
+        "qwq-32b",
+        "deepseek-r1",
+        "qwen3",
+        "chatml",
+    ];
 
     /// The preset's name.
     pub fn name(self) -> &'static str {

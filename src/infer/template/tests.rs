@@ -8,7 +8,9 @@ fn prompt(system: Option<&str>) -> Prompt {
 }
 
 fn render(preset: Preset, system: Option<&str>) -> RenderedPrompt {
-    ChatTemplate::preset(preset).render(&prompt(system)).unwrap()
+    ChatTemplate::preset(preset)
+        .render(&prompt(system))
+        .unwrap()
 }
 
 #[test]
@@ -84,7 +86,10 @@ fn preset_names_parse() {
     }
     let err = "qwq".parse::<Preset>().unwrap_err();
     assert!(matches!(err, TemplateError::UnknownPreset(_)));
-    assert!(err.to_string().contains("qwq-32b-preview, qwq-32b, deepseek-r1"));
+    assert!(
+        err.to_string()
+            .contains("qwq-32b-preview, qwq-32b, deepseek-r1")
+    );
 }
 
 #[test]
@@ -117,9 +122,13 @@ fn tokenizer_config_with_a_list_of_templates() {
         matches!(&err, TemplateError::Config { reason, .. } if reason.contains("tool_use, default")),
         "{err}"
     );
-    let err = ChatTemplate::from_tokenizer_config("tc.json", &serde_json::json!({}), None)
-        .unwrap_err();
-    assert!(err.to_string().starts_with("tc.json: no chat_template field"), "{err}");
+    let err =
+        ChatTemplate::from_tokenizer_config("tc.json", &serde_json::json!({}), None).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("tc.json: no chat_template field"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -131,11 +140,18 @@ fn files_are_tokenizer_configs_or_jinja_and_capped() {
         r#"{"chat_template": "{{ bos_token }}{{ messages[-1].content }}", "bos_token": "<B>"}"#,
     )
     .unwrap();
-    let r = ChatTemplate::from_file(&config).unwrap().render(&prompt(None)).unwrap();
+    let r = ChatTemplate::from_file(&config)
+        .unwrap()
+        .render(&prompt(None))
+        .unwrap();
     assert_eq!((r.text.as_str(), r.bos_bytes), ("<B>What is 6*7?", 3));
 
     let jinja = dir.path().join("t.jinja");
-    std::fs::write(&jinja, "{% for m in messages %}{{ m.content }}{% endfor %}!\n").unwrap();
+    std::fs::write(
+        &jinja,
+        "{% for m in messages %}{{ m.content }}{% endfor %}!\n",
+    )
+    .unwrap();
     let t = ChatTemplate::from_file(&jinja).unwrap();
     assert_eq!(t.render(&prompt(None)).unwrap().text, "What is 6*7?!");
 

@@ -14,8 +14,7 @@ use start::trajectory::{Segment, Trajectory};
 use start_grade::fence::{self, CODE_OPEN};
 use start_grade::testcase::{StdioTest, Tests};
 
-const STATEMENT: &str =
-    "Print the sum.\n\nSample Input 1\n\n1 2 3\n\nSample Output 1\n\n6\n\nSample Input 2\n\n10 -4\n\nSample Output 2\n\n6\n";
+const STATEMENT: &str = "Print the sum.\n\nSample Input 1\n\n1 2 3\n\nSample Output 1\n\n6\n\nSample Input 2\n\n10 -4\n\nSample Output 2\n\n6\n";
 
 fn code_problem() -> Problem {
     Problem {
@@ -57,8 +56,8 @@ fn hint_text(t: &Trajectory) -> String {
 
 #[test]
 fn the_trajectory_records_the_rendered_prompt() {
-    let backend = ScriptedBackend::new("Fine.")
-        .with_template(ChatTemplate::preset(Preset::DeepSeekR1));
+    let backend =
+        ScriptedBackend::new("Fine.").with_template(ChatTemplate::preset(Preset::DeepSeekR1));
     let hints = HintLibrary::bundled();
     let options = GenerateOptions {
         system: Some("Be careful.".into()),
@@ -107,7 +106,10 @@ fn the_debug_hint_shows_samples_and_a_template_never_hidden_tests() {
     assert!(!t.text().contains("HIDDEN"), "{}", t.text());
     assert!(!hint.contains("[A code template]") && !hint.contains("[The output of the code]"));
     assert!(hint.contains("'1 2 3\\n',\n    '10 -4\\n',"), "{hint}");
-    assert!(hint.contains("```output\nSample 1:\n6\nSample 2:\n6\n```"), "{hint}");
+    assert!(
+        hint.contains("```output\nSample 1:\n6\nSample 2:\n6\n```"),
+        "{hint}"
+    );
     // Only the hint's last fence opens a block: the template's is shown, not run.
     assert_eq!(hint.matches(CODE_OPEN).count(), 1);
     assert!(hint.ends_with(CODE_OPEN));
@@ -201,7 +203,15 @@ fn start_infer_reads_public_tests_and_starter_code_and_hides_the_judged_tests() 
     std::fs::write(&script, "Plan. Wait, print(1)\n```\nDone.").unwrap();
     let output = dir.path().join("out.jsonl");
     crate::start()
-        .args(["infer", "--quiet", "--kind", "code", "--no-end-hints", "--max-hints", "1"])
+        .args([
+            "infer",
+            "--quiet",
+            "--kind",
+            "code",
+            "--no-end-hints",
+            "--max-hints",
+            "1",
+        ])
         .args(["--template-preset", "qwq-32b"])
         .arg("--model")
         .arg(format!("scripted:{}", script.display()))
@@ -218,16 +228,26 @@ fn start_infer_reads_public_tests_and_starter_code_and_hides_the_judged_tests() 
     assert_eq!(written.len(), 2);
     for t in &written {
         let hint = hint_text(t);
-        assert!(!hint.contains("HIDDEN") && !hint.contains("123456"), "{hint}");
+        assert!(
+            !hint.contains("HIDDEN") && !hint.contains("123456"),
+            "{hint}"
+        );
         let rendered = t.rendered_prompt.as_deref().unwrap();
         assert!(rendered.ends_with("<|im_end|>\n<|im_start|>assistant\n<think>\n"));
         match t.id.as_str() {
             "stdio" => {
-                assert!(hint.contains("'4 5\\n'") && !hint.contains("'1 2 3\\n'"), "{hint}");
+                assert!(
+                    hint.contains("'4 5\\n'") && !hint.contains("'1 2 3\\n'"),
+                    "{hint}"
+                );
                 assert!(t.prompt.contains("reads the input from stdin"));
             }
             _ => {
-                assert!(t.prompt.contains("the Python function `add`"), "{}", t.prompt);
+                assert!(
+                    t.prompt.contains("the Python function `add`"),
+                    "{}",
+                    t.prompt
+                );
                 assert!(t.prompt.contains("def add(a, b):"));
                 assert!(hint.contains("def add(a, b):\n    pass"), "{hint}");
             }
@@ -243,7 +263,13 @@ fn start_infer_reads_public_tests_and_starter_code_and_hides_the_judged_tests() 
         .assert_failure();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("qwq-32b-preview"));
     let both = crate::start()
-        .args(["infer", "--template-preset", "chatml", "--chat-template", "x.json"])
+        .args([
+            "infer",
+            "--template-preset",
+            "chatml",
+            "--chat-template",
+            "x.json",
+        ])
         .assert_failure();
     assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
 }

@@ -28,8 +28,12 @@ fn the_gguf_template_is_rendered_by_ours_and_special_tokens_are_parsed() {
     let rendered = backend.render(&prompt).unwrap();
     assert_eq!(rendered, embedded.render(&prompt).unwrap());
     assert!(
-        rendered.text.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
-            && rendered.text.ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"),
+        rendered
+            .text
+            .starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
+            && rendered
+                .text
+                .ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"),
         "{}",
         rendered.text
     );
