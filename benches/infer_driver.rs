@@ -67,6 +67,8 @@ fn problem() -> Problem {
         text: "Compute.".into(),
         answer: None,
         tests: None,
+        public_tests: None,
+        starter_code: None,
     }
 }
 

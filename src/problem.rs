@@ -11,7 +11,7 @@ use std::io::BufRead;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use start_grade::testcase::Tests;
+use start_grade::testcase::{FnTest, StdioTest, Tests};
 
 use crate::jsonl::{JsonlError, Line, LineError, LineReader};
 
@@ -19,6 +19,8 @@ use crate::jsonl::{JsonlError, Line, LineError, LineReader};
 pub const MAX_LINE_BYTES: usize = 4 << 20;
 /// Longest problem id accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
+/// Most public tests read from one row (the hint shows fewer; the rest are not kept).
+pub const MAX_PUBLIC_TESTS: usize = 64;
 /// The bundled sample problems (a few math, a few code).
 pub const EXAMPLE_JSONL: &str = include_str!("../examples/problems.jsonl");
 
@@ -52,8 +54,15 @@ pub struct Problem {
     pub text: String,
     /// The gold answer, if given.
     pub answer: Option<String>,
-    /// Its tests, if given (otherwise code hints take samples from the statement).
+    /// Its judged tests, if given: what `start score` runs the answer against. Never shown
+    /// to the model (the hint shows [`Problem::public_tests`] or the statement's samples).
     pub tests: Option<Tests>,
+    /// Tests the model may see (a row's public tests), if given; the debug hint shows these,
+    /// else the samples extracted from the statement.
+    pub public_tests: Option<Tests>,
+    /// Starter code to complete (a function signature, a `class Solution`), if given: the
+    /// prompt then asks for that function, not a stdin program.
+    pub starter_code: Option<String>,
 }
 
 /// Which JSON fields hold what.
@@ -67,6 +76,13 @@ pub struct Fields {
     pub answer: String,
     /// Tests, an array of `{"input": ..., "output": ...}` (optional).
     pub tests: String,
+    /// Public tests the model may see (optional): the shapes of `tests`, also
+    /// `{"input": [...], "output": [...]}` (CodeContests) or a JSON string of either
+    /// (LiveCodeBench's `public_test_cases`, whose `"testtype": "functional"` items hold one
+    /// JSON argument per input line).
+    pub public_tests: String,
+    /// Starter code (optional).
+    pub starter_code: String,
     /// `"math"` or `"code"`, overriding the run's default (optional).
     pub kind: String,
 }
@@ -78,6 +94,8 @@ impl Default for Fields {
             problem: "problem".into(),
             answer: "answer".into(),
             tests: "tests".into(),
+            public_tests: "public_tests".into(),
+            starter_code: "starter_code".into(),
             kind: "kind".into(),
         }
     }
@@ -167,12 +185,120 @@ fn parse_row(line: &[u8], fields: &Fields, default_kind: ProblemKind) -> Result<
         }
     };
     let tests = tests_in_row(object, &fields.tests)?;
+    let starter_code = match object.get(&fields.starter_code) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(format!("field {:?} must be a string", fields.starter_code)),
+    };
+    let public_tests = public_tests_in_row(object, &fields.public_tests, starter_code.as_deref())?;
     Ok(Problem {
         id,
         kind,
         text,
         answer,
         tests,
+        public_tests,
+        starter_code,
+    })
+}
+
+/// The public tests of a row (see [`Fields::public_tests`] for the shapes), at most
+/// [`MAX_PUBLIC_TESTS`]; `None` when the row has none.
+///
+/// # Errors
+/// A description of what is wrong when the field is in none of the shapes.
+pub fn public_tests_in_row(
+    row: &serde_json::Map<String, Value>,
+    field: &str,
+    starter_code: Option<&str>,
+) -> Result<Option<Tests>, String> {
+    let bad = || {
+        format!(
+            "field {field:?} must be [{{\"input\", \"output\"}}], [{{\"args\", \"expected\"}}] \
+             (with \"fn_name\"), {{\"input\": [...], \"output\": [...]}}, or a JSON string of one"
+        )
+    };
+    let value = match row.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => serde_json::from_str(s).map_err(|_| bad())?,
+        Some(v) => v.clone(),
+    };
+    let fn_name = row
+        .get("fn_name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let tests = match value {
+        Value::Object(columns) => {
+            let column = |a: &str, b: &str| {
+                columns
+                    .get(a)
+                    .or_else(|| columns.get(b))
+                    .and_then(Value::as_array)
+                    .cloned()
+            };
+            let (Some(inputs), Some(outputs)) =
+                (column("input", "inputs"), column("output", "outputs"))
+            else {
+                return Err(bad());
+            };
+            let tests = inputs
+                .into_iter()
+                .zip(outputs)
+                .take(MAX_PUBLIC_TESTS)
+                .map(|(input, output)| match (input, output) {
+                    (Value::String(input), Value::String(output)) => {
+                        Ok(StdioTest { input, output })
+                    }
+                    _ => Err(bad()),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Tests::Stdio { tests }
+        }
+        Value::Array(mut items) => {
+            items.truncate(MAX_PUBLIC_TESTS);
+            let functional = items
+                .iter()
+                .any(|i| i.get("testtype").and_then(Value::as_str) == Some("functional"));
+            if functional {
+                let fn_name = fn_name
+                    .or_else(|| starter_code.and_then(last_def))
+                    .ok_or_else(|| format!("{}: functional tests need \"fn_name\"", bad()))?;
+                let tests = items
+                    .iter()
+                    .map(|item| {
+                        let input = item.get("input").and_then(Value::as_str).ok_or_else(bad)?;
+                        let output = item.get("output").and_then(Value::as_str).ok_or_else(bad)?;
+                        let args = input
+                            .lines()
+                            .filter(|l| !l.trim().is_empty())
+                            .map(|l| serde_json::from_str(l).map_err(|_| bad()))
+                            .collect::<Result<Vec<Value>, _>>()?;
+                        let expected = serde_json::from_str(output).map_err(|_| bad())?;
+                        Ok(FnTest { args, expected })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                Tests::Functional { fn_name, tests }
+            } else {
+                let mut shape = serde_json::Map::new();
+                shape.insert("tests".into(), Value::Array(items));
+                if let Some(name) = fn_name {
+                    shape.insert("fn_name".into(), Value::String(name));
+                }
+                serde_json::from_value::<Tests>(Value::Object(shape)).map_err(|_| bad())?
+            }
+        }
+        _ => return Err(bad()),
+    };
+    Ok(Some(tests))
+}
+
+/// The name of the last function a piece of starter code defines.
+fn last_def(code: &str) -> Option<String> {
+    code.lines().rev().find_map(|line| {
+        let rest = line.trim_start().strip_prefix("def ")?;
+        let name = rest.split('(').next()?.trim();
+        (!name.is_empty()).then(|| name.to_string())
     })
 }
 
@@ -328,6 +454,66 @@ mod tests {
             "{}",
             errors[0]
         );
+    }
+
+    #[test]
+    fn public_tests_and_starter_code_are_read_apart_from_the_judged_tests() {
+        let text = concat!(
+            r#"{"id":1,"problem":"p","tests":[{"input":"9\n","output":"9\n"}],"public_tests":[{"input":"1\n","output":"2\n"}]}"#,
+            "\n",
+            r#"{"id":2,"problem":"p","public_tests":{"input":["3\n"],"output":["4\n"]}}"#,
+            "\n",
+            r#"{"id":3,"problem":"p","starter_code":"class Solution:\n    def add(self, a, b):\n","public_tests":"[{\"input\": \"1\\n2\", \"output\": \"3\", \"testtype\": \"functional\"}]"}"#,
+            "\n",
+            r#"{"id":4,"problem":"p","fn_name":"f","public_tests":[{"args":[1],"expected":2}]}"#,
+            "\n",
+            r#"{"id":5,"problem":"p","public_tests":7}"#,
+            "\n",
+            r#"{"id":6,"problem":"p","starter_code":5}"#,
+            "\n",
+        );
+        let (problems, errors) =
+            read_jsonl(text.as_bytes(), "t", &Fields::default(), ProblemKind::Code).unwrap();
+        assert_eq!(problems.len(), 4);
+        let cases = |i: usize| problems[i].public_tests.as_ref().unwrap().to_cases();
+        assert_eq!(cases(0)[0].input, "1\n");
+        assert_eq!(
+            problems[0].tests.as_ref().unwrap().to_cases()[0].input,
+            "9\n"
+        );
+        assert_eq!(cases(1)[0].output, "4\n");
+        assert_eq!(
+            problems[2].public_tests,
+            Some(Tests::Functional {
+                fn_name: "add".into(),
+                tests: vec![FnTest {
+                    args: vec![1.into(), 2.into()],
+                    expected: 3.into()
+                }]
+            })
+        );
+        assert!(
+            problems[2]
+                .starter_code
+                .as_deref()
+                .unwrap()
+                .contains("def add")
+        );
+        assert!(matches!(
+            problems[3].public_tests,
+            Some(Tests::Functional { .. })
+        ));
+        let lines: Vec<_> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![5, 6]);
+
+        let many: Vec<_> = (0..MAX_PUBLIC_TESTS + 5)
+            .map(|i| serde_json::json!({"input": format!("{i}\n"), "output": "0\n"}))
+            .collect();
+        let row = serde_json::json!({"public_tests": many});
+        let tests = public_tests_in_row(row.as_object().unwrap(), "public_tests", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(tests.len(), MAX_PUBLIC_TESTS);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use start::infer::batch::{self, BatchPlan, Event};
 use start::infer::driver::{Driver, GenerateOptions};
 use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
+use start::infer::template::{ChatTemplate, Preset, TemplateSource};
 use start::problem::ProblemKind;
 use start::problem::{self, Fields, Problem, Shard};
 use start::trajectory::TrajectoryWriter;
@@ -126,6 +127,21 @@ pub struct InferArgs {
     /// System prompt.
     #[arg(long)]
     system: Option<String>,
+    /// The model's chat template: a tokenizer_config.json (its "chat_template", "bos_token"
+    /// and "eos_token") or a Jinja file (Hugging Face's dialect). Default: a GGUF's own
+    /// embedded template; ChatML for a server. Both backends render it the same way, and each
+    /// trajectory records the rendered text ("rendered_prompt").
+    #[arg(long, value_name = "FILE", conflicts_with = "template_preset")]
+    chat_template: Option<PathBuf>,
+    /// A built-in chat template: qwq-32b-preview (ChatML with QwQ-32B-Preview's default system
+    /// prompt), qwq-32b (ChatML, the answer opens with <think>), deepseek-r1 (DeepSeek-R1 and
+    /// its distills), qwen3 (thinking mode), chatml.
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(Preset::NAMES))]
+    template_preset: Option<String>,
+    /// An extra variable for the chat template, KEY=VALUE, the value read as JSON if it parses
+    /// (else as a string), such as enable_thinking=false for Qwen3; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    template_var: Vec<String>,
     /// JSON field of the id.
     #[arg(long, default_value = "id", value_name = "NAME")]
     id_field: String,
@@ -139,6 +155,15 @@ pub struct InferArgs {
     /// the row's "fn_name" (a row may instead give "check" and "entry_point"), as `start judge`.
     #[arg(long, default_value = "tests", value_name = "NAME")]
     tests_field: String,
+    /// JSON field of the public tests, the only tests the debug hint shows (else it shows the
+    /// statement's samples; never the judged --tests-field): the shapes of --tests-field, also
+    /// {"input": [...], "output": [...]} or a JSON string of one (LiveCodeBench).
+    #[arg(long, default_value = "public_tests", value_name = "NAME")]
+    public_tests_field: String,
+    /// JSON field of the starter code: a problem with one (or with functional or "check"
+    /// tests) is asked for that function instead of a stdin program.
+    #[arg(long, default_value = "starter_code", value_name = "NAME")]
+    starter_code_field: String,
     /// JSON field of the kind ("math" or "code").
     #[arg(long, default_value = "kind", value_name = "NAME")]
     kind_field: String,
@@ -218,6 +243,8 @@ impl InferArgs {
             problem: self.problem_field.clone(),
             answer: self.answer_field.clone(),
             tests: self.tests_field.clone(),
+            public_tests: self.public_tests_field.clone(),
+            starter_code: self.starter_code_field.clone(),
             kind: self.kind_field.clone(),
         };
         let kind = match self.kind {
@@ -248,11 +275,13 @@ impl InferArgs {
                 bail!("give --model PATH.gguf or --model http://HOST/v1 (or --example)")
             }
         };
+        let chatml = || Ok(ChatTemplate::preset(Preset::ChatMl));
         if let Some(file) = model.strip_prefix("scripted:") {
             let script = read_text(std::path::Path::new(file))?;
             return Ok(Box::new(
                 ScriptedBackend::new(script)
-                    .with_delay(Duration::from_millis(self.scripted_delay_ms)),
+                    .with_delay(Duration::from_millis(self.scripted_delay_ms))
+                    .with_template(self.template(chatml)?),
             ));
         }
         if model.starts_with("http://") || model.starts_with("https://") {
@@ -261,7 +290,10 @@ impl InferArgs {
             };
             let mut options = OpenAiOptions::new(model, name.clone());
             options.api_key = self.api_key.clone();
-            return Ok(Box::new(OpenAiBackend::new(options)));
+            let template = self.template(chatml)?;
+            return Ok(Box::new(
+                OpenAiBackend::new(options).with_template(template),
+            ));
         }
         let path = PathBuf::from(&model);
         if !path.is_file() {
@@ -287,7 +319,8 @@ impl InferArgs {
         };
         let backend = LlamaCppBackend::load(path, options)?;
         step.finish();
-        Ok(Box::new(backend))
+        let template = self.template(|| backend.embedded_template())?;
+        Ok(Box::new(backend.with_template(template)))
     }
 
     #[cfg(not(feature = "llama"))]
@@ -297,6 +330,32 @@ impl InferArgs {
              default features, or serve the model and pass --model http://HOST/v1",
             path.display()
         )
+    }
+}
+
+impl InferArgs {
+    /// The chat template the flags ask for; `default` gives the backend's own.
+    fn template(
+        &self,
+        default: impl FnOnce() -> Result<ChatTemplate, start::infer::template::TemplateError>,
+    ) -> Result<ChatTemplate> {
+        let source = match (&self.chat_template, &self.template_preset) {
+            (Some(path), _) => TemplateSource::File(path.clone()),
+            (None, Some(name)) => TemplateSource::Preset(name.parse()?),
+            (None, None) => TemplateSource::Default,
+        };
+        let mut template = source.load(default).context(
+            "cannot use the chat template (pass --template-preset NAME or --chat-template FILE)",
+        )?;
+        for var in &self.template_var {
+            let Some((key, value)) = var.split_once('=') else {
+                bail!("--template-var takes KEY=VALUE, not {var:?}");
+            };
+            let value = serde_json::from_str(value)
+                .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+            template = template.with_kwarg(key.trim(), value);
+        }
+        Ok(template)
     }
 }
 

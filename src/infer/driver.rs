@@ -22,13 +22,12 @@ use start_sandbox::{Outcome, Sandbox, Session, SessionLimits, Status, TurnLimits
 use crate::infer::backend::{
     Backend, BackendError, EndReason, Generation, Piece, Prompt, SampleParams,
 };
-use crate::infer::hints::{HintError, HintLibrary};
+use crate::infer::hints::{HintError, HintLibrary, HintSlots};
 use crate::infer::insert::{Event, InsertPolicy, Scanner};
+use crate::infer::prompt::{hint_slots, user_prompt};
 use crate::problem::Problem;
-use crate::problem::ProblemKind;
 use crate::trajectory::{InsertPoint, Segment, StopReason, ToolCall, ToolStatus, Trajectory};
-use start_grade::fence::{self, CODE_CLOSE, CODE_FENCE, CODE_OPEN};
-use start_grade::testcase;
+use start_grade::fence::{self, CODE_CLOSE, CODE_OPEN};
 
 /// Default cap on the output shown to the model per tool call, in bytes.
 pub const DEFAULT_OUTPUT_BYTES: usize = 2048;
@@ -211,37 +210,6 @@ pub fn derive_seed(base: u64, id: &str, sample: u32) -> u64 {
     h ^ (h >> 31)
 }
 
-/// The user message for a problem.
-pub fn user_prompt(problem: &Problem) -> String {
-    match problem.kind {
-        ProblemKind::Math => format!(
-            "{}\n\nPlease reason step by step, and put your final answer within \\boxed{{}}.",
-            problem.text.trim_end()
-        ),
-        ProblemKind::Code => format!(
-            "{}\n\nThink step by step, then write a complete Python program that reads the input \
-             from stdin and prints the answer. Give the final program in a {CODE_FENCE} block.",
-            problem.text.trim_end()
-        ),
-    }
-}
-
-/// The `{testcase}` text for a code problem: its given tests, else the statement's samples.
-pub fn testcases_for(problem: &Problem) -> String {
-    let rendered = match &problem.tests {
-        Some(tests) if !tests.to_cases().is_empty() => testcase::render_for_hint(&tests.to_cases()),
-        _ => match testcase::extract(&problem.text) {
-            testcase::Extraction::Found(tests) => testcase::render_for_hint(&tests),
-            testcase::Extraction::NotFound { .. } => String::new(),
-        },
-    };
-    if rendered.is_empty() {
-        "(The statement shows no sample tests; I will make up small ones.)".to_string()
-    } else {
-        rendered
-    }
-}
-
 /// What the model is shown for one block's result, cut to `limit` bytes.
 pub fn render_output(result: &RunResult, limit_bytes: usize) -> (ToolStatus, String) {
     let (status, mut shown) = match result {
@@ -388,10 +356,7 @@ impl<'a> Driver<'a> {
         let opts = self.options;
         self.hints.require(problem.kind)?;
         let seed = derive_seed(opts.seed, &problem.id, sample);
-        let testcases = match problem.kind {
-            ProblemKind::Code => testcases_for(problem),
-            ProblemKind::Math => String::new(),
-        };
+        let testcases = hint_slots(problem);
         let prompt = Prompt {
             system: opts.system.clone(),
             user: user_prompt(problem),
@@ -401,8 +366,9 @@ impl<'a> Driver<'a> {
             ..opts.sampling.clone()
         };
         let mut generate_time = Duration::ZERO;
+        let rendered = self.backend.render(&prompt)?;
         let t = Instant::now();
-        let generation = self.backend.start(&prompt, &params)?;
+        let generation = self.backend.start(&rendered, &params)?;
         generate_time += t.elapsed();
         let triggers = if opts.policy.after_triggers {
             opts.policy.triggers.clone()
@@ -478,7 +444,7 @@ impl<'a> Driver<'a> {
             backend: self.backend.describe(),
             seed,
             prompt: prompt.user,
-            rendered_prompt: None,
+            rendered_prompt: Some(rendered.text),
             segments: run.segments,
             tool_calls,
             stop,
@@ -494,7 +460,7 @@ impl<'a> Driver<'a> {
         run: &mut Run<'_>,
         event: Event,
         problem: &Problem,
-        testcases: &str,
+        testcases: &HintSlots,
         runner: &mut dyn CodeRunner,
         tool_calls: &mut Vec<ToolCall>,
     ) -> Result<bool, GenerateError> {
@@ -618,7 +584,7 @@ impl<'a> Driver<'a> {
         at: usize,
         point: InsertPoint,
         problem: &Problem,
-        testcases: &str,
+        testcases: &HintSlots,
     ) -> Result<bool, GenerateError> {
         let hint = self.hints.sample(problem.kind, &mut run.rng)?;
         let prefix = match point {
@@ -652,6 +618,7 @@ impl<'a> Driver<'a> {
 mod tests {
     use super::*;
     use crate::infer::backend::scripted::ScriptedBackend;
+    use crate::problem::ProblemKind;
 
     /// Records the code it is given; prints `ran N`.
     #[derive(Default)]
@@ -676,6 +643,8 @@ mod tests {
             text: "What is 6*7?".into(),
             answer: Some("42".into()),
             tests: None,
+            public_tests: None,
+            starter_code: None,
         }
     }
 
@@ -862,6 +831,8 @@ mod tests {
             text: "Sum numbers.\n\nSample Input 1\n\n1 2 3\n\nSample Output 1\n\n6\n".into(),
             answer: None,
             tests: None,
+            public_tests: None,
+            starter_code: None,
         };
         let t = driver.run(&problem, 0, &mut FakeRunner::default()).unwrap();
         let hint = t

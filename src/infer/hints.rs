@@ -2,7 +2,10 @@
 //! model starts writing Python.
 //!
 //! The bundled library ([`HintLibrary::bundled`], from `src/hints.toml`) holds the paper's six
-//! math hints verbatim and the code *debug hint* with its `{testcase}` slot. Users can load
+//! math hints verbatim and the code *debug hint* with its two slots: `{code_template}` (a
+//! program that runs the solution on the samples, and its output block: the figure's
+//! "[A code template]" and "[The output of the code]") and `{testcase}` (the samples recalled),
+//! both filled by [`crate::infer::prompt::hint_slots`]. Users can load
 //! their own file of the same layout with [`HintLibrary::from_toml`]. Every hint must end by
 //! opening a ```` ```python ```` fence, so that after the hint the model writes code. Sampling
 //! takes the caller's seeded generator, so a run is reproducible.
@@ -18,6 +21,9 @@ pub const BUNDLED_TOML: &str = include_str!("hints.toml");
 pub use start_grade::fence::CODE_FENCE;
 /// The slot in a code hint that [`Hint::render`] fills with the problem's sample tests.
 pub const TESTCASE_SLOT: &str = "{testcase}";
+/// The slot in a code hint that [`Hint::render`] fills with a program template that runs the
+/// solution on the samples, followed by its output block.
+pub const CODE_TEMPLATE_SLOT: &str = "{code_template}";
 /// Largest hint library file accepted, in bytes.
 pub const MAX_LIBRARY_BYTES: usize = 256 * 1024;
 /// Most hints one library may hold.
@@ -35,10 +41,37 @@ pub struct Hint {
     pub text: String,
 }
 
+/// What a hint's slots are filled with (empty for a math problem).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HintSlots {
+    /// For [`TESTCASE_SLOT`]: the sample tests the model may see.
+    pub testcase: String,
+    /// For [`CODE_TEMPLATE_SLOT`]: the program template and its output block.
+    pub code_template: String,
+}
+
 impl Hint {
-    /// The text to insert, with the `{testcase}` slot (if any) replaced by `testcases`.
-    pub fn render(&self, testcases: &str) -> String {
-        self.text.replace(TESTCASE_SLOT, testcases)
+    /// The text to insert, with its slots filled in one pass (text a slot is filled with is
+    /// never scanned for slots again).
+    pub fn render(&self, slots: &HintSlots) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        let mut rest = self.text.as_str();
+        loop {
+            let next = [
+                (TESTCASE_SLOT, slots.testcase.as_str()),
+                (CODE_TEMPLATE_SLOT, slots.code_template.as_str()),
+            ]
+            .into_iter()
+            .filter_map(|(slot, value)| rest.find(slot).map(|at| (at, slot, value)))
+            .min_by_key(|(at, _, _)| *at);
+            let Some((at, slot, value)) = next else {
+                out.push_str(rest);
+                return out;
+            };
+            out.push_str(&rest[..at]);
+            out.push_str(value);
+            rest = &rest[at + slot.len()..];
+        }
     }
 }
 
@@ -181,6 +214,8 @@ mod tests {
         let debug: Vec<_> = lib.of_kind(ProblemKind::Code).collect();
         assert_eq!(debug.len(), 1);
         assert!(debug[0].text.contains(TESTCASE_SLOT));
+        assert!(debug[0].text.contains(CODE_TEMPLATE_SLOT));
+        assert!(!debug[0].text.contains("[A code template]"));
         for hint in lib.of_kind(ProblemKind::Math) {
             assert!(hint.text.ends_with("```python\n"), "{}", hint.id);
         }
@@ -227,11 +262,22 @@ mod tests {
     }
 
     #[test]
-    fn testcase_slot_is_filled() {
+    fn slots_are_filled_once() {
         let lib = HintLibrary::bundled();
         let debug = lib.of_kind(ProblemKind::Code).next().unwrap();
-        let text = debug.render("Sample 1\nInput: 1\nExpected output: 2");
+        let slots = HintSlots {
+            testcase: "Sample 1\nInput: 1\nExpected output: 2 {code_template}".into(),
+            code_template: "```python\nprint(2)\n``` {testcase}".into(),
+        };
+        let text = debug.render(&slots);
         assert!(text.contains("Sample 1\nInput: 1"));
-        assert!(!text.contains(TESTCASE_SLOT));
+        assert!(text.contains("print(2)"));
+        // A slot's text is not filled again: each literal slot name shows once, from the other.
+        assert_eq!(text.matches(TESTCASE_SLOT).count(), 1);
+        assert_eq!(text.matches(CODE_TEMPLATE_SLOT).count(), 1);
+        assert!(
+            text.find("print(2)") < text.find("Sample 1"),
+            "template first"
+        );
     }
 }

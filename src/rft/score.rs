@@ -419,6 +419,8 @@ mod tests {
             text: "What is 3*3?".into(),
             answer: Some("9".into()),
             tests: None,
+            public_tests: None,
+            starter_code: None,
         };
         let backend = ScriptedBackend::new(script);
         let driver = Driver::new(&backend, hints, options);

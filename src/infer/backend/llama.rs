@@ -6,6 +6,11 @@
 //! [`Generation::append`] tokenizes only the new text. The next [`Generation::next_piece`]
 //! decodes just the tokens not yet in the cache, in one batch. [`Counters`] make this checkable:
 //! `decoded_tokens == context_tokens + discarded_tokens`.
+//!
+//! Prompts are rendered by our [`ChatTemplate`] renderer, not llama.cpp's own template code, so
+//! this backend and a server given the same template prompt the model with the same text: by
+//! default the GGUF's embedded Hugging Face template ([`LlamaCppBackend::embedded_template`]),
+//! tokenized with special tokens parsed and the BOS added as the model's vocabulary says.
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -15,15 +20,16 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::{
-    Backend, BackendError, DEFAULT_CONTEXT_TOKENS, EndReason, Generation, Piece, Prompt,
-    SampleParams, Utf8Buffer, chatml,
+    Backend, BackendError, ChatTemplate, DEFAULT_CONTEXT_TOKENS, EndReason, Generation, Piece,
+    RenderedPrompt, SampleParams, TemplateError, Utf8Buffer,
 };
+use crate::infer::template::Preset;
 use crate::trajectory::Counters;
 
 /// Tokens decoded per batch.
@@ -70,6 +76,7 @@ pub struct LlamaCppBackend {
     model: LlamaModel,
     path: PathBuf,
     options: LlamaOptions,
+    template: ChatTemplate,
     /// Creating contexts in parallel is unsound in llama.cpp (it mutates the model).
     new_context: Mutex<()>,
 }
@@ -79,6 +86,7 @@ impl std::fmt::Debug for LlamaCppBackend {
         f.debug_struct("LlamaCppBackend")
             .field("path", &self.path)
             .field("options", &self.options)
+            .field("template", &self.template.name())
             .finish_non_exhaustive()
     }
 }
@@ -99,31 +107,60 @@ impl LlamaCppBackend {
         let backend = llama_backend()?;
         let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
             .map_err(|e| load_error(e.to_string()))?;
-        Ok(LlamaCppBackend {
+        let mut backend = LlamaCppBackend {
             model,
             path: path.to_path_buf(),
             options,
+            template: ChatTemplate::preset(Preset::ChatMl),
             new_context: Mutex::new(()),
-        })
+        };
+        if let Ok(template) = backend.embedded_template() {
+            backend.template = template;
+        }
+        Ok(backend)
     }
 
-    /// The prompt text: the model's own chat template, else ChatML.
-    fn render_prompt(&self, prompt: &Prompt) -> String {
-        let mut messages = Vec::new();
-        if let Some(system) = &prompt.system {
-            messages.push(("system", system.as_str()));
-        }
-        messages.push(("user", prompt.user.as_str()));
-        let templated = (|| {
-            let template = self.model.chat_template(None).ok()?;
-            let chat = messages
-                .iter()
-                .map(|(role, content)| LlamaChatMessage::new(role.to_string(), content.to_string()))
-                .collect::<Result<Vec<_>, _>>()
-                .ok()?;
-            self.model.apply_chat_template(&template, &chat, true).ok()
-        })();
-        templated.unwrap_or_else(|| chatml(prompt))
+    /// Renders prompts with `template` instead of the GGUF's own.
+    pub fn with_template(mut self, template: ChatTemplate) -> Self {
+        self.template = template;
+        self
+    }
+
+    /// The GGUF's embedded chat template (`tokenizer.chat_template`, Hugging Face's Jinja),
+    /// with the model's BOS and EOS tokens: the default of [`LlamaCppBackend::load`], which
+    /// falls back to ChatML when the file has none or it does not compile.
+    ///
+    /// # Errors
+    /// [`TemplateError::Config`] when the file has no template, [`TemplateError::Syntax`]
+    /// when ours cannot compile it (pass a preset or a template file then).
+    pub fn embedded_template(&self) -> Result<ChatTemplate, TemplateError> {
+        let name = format!("gguf:{}", self.path.display());
+        let source = self
+            .model
+            .chat_template(None)
+            .ok()
+            .and_then(|t| t.to_string().ok())
+            .ok_or_else(|| TemplateError::Config {
+                name: name.clone(),
+                reason: "the model file has no chat template".into(),
+            })?;
+        let vocab = self.model.vocab();
+        let token_text = |token: LlamaToken| {
+            if token.0 < 0 || token.0 >= vocab.n_tokens() {
+                return String::new();
+            }
+            vocab
+                .text(token)
+                .and_then(|t| t.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        ChatTemplate::from_jinja(
+            name,
+            source,
+            token_text(vocab.bos()),
+            token_text(vocab.eos()),
+        )
     }
 }
 
@@ -132,9 +169,13 @@ impl Backend for LlamaCppBackend {
         format!("llama:{}", self.path.display())
     }
 
+    fn chat_template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
     fn start<'a>(
         &'a self,
-        prompt: &Prompt,
+        prompt: &RenderedPrompt,
         params: &SampleParams,
     ) -> Result<Box<dyn Generation + 'a>, BackendError> {
         let backend = llama_backend()?;
@@ -149,7 +190,9 @@ impl Backend for LlamaCppBackend {
                 .new_context(backend, ctx_params)
                 .map_err(|e| BackendError::Engine(format!("cannot create a context: {e}")))?
         };
-        let text = self.render_prompt(prompt);
+        // As a server tokenizes a raw prompt: special tokens parsed, the BOS added if the
+        // vocabulary says so (the template's own BOS is left out of the text for that).
+        let text = prompt.completion_text();
         let prompt_tokens = self.model.vocab().tokenize(text.as_bytes(), true, true);
         if prompt_tokens.len() + 1 >= self.options.context_tokens as usize {
             return Err(BackendError::Invalid(format!(

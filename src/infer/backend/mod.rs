@@ -15,6 +15,7 @@ pub mod scripted;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::infer::template::{ChatTemplate, RenderedPrompt, TemplateError};
 use crate::trajectory::Counters;
 
 /// Default context window, in tokens.
@@ -44,7 +45,8 @@ impl Default for SampleParams {
     }
 }
 
-/// The prompt of one trajectory.
+/// The prompt of one trajectory, as a conversation: a backend's [`ChatTemplate`] renders it
+/// into the text the model is given ([`Backend::render`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prompt {
     /// System message, if any.
@@ -105,6 +107,9 @@ pub enum BackendError {
     /// The driver asked for something impossible (truncating past the end).
     #[error("invalid request to the backend: {0}")]
     Invalid(String),
+    /// The chat template failed on a prompt.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
 }
 
 /// A model that can start generations. Shared across worker threads.
@@ -112,13 +117,29 @@ pub trait Backend: Send + Sync {
     /// A short description for logs and trajectories (`llama:/path/model.gguf`).
     fn describe(&self) -> String;
 
-    /// Starts one generation for `prompt`.
+    /// The chat template that renders this backend's prompts: the one it was given, else its
+    /// default (a GGUF's own embedded template; ChatML for a server).
+    fn chat_template(&self) -> &ChatTemplate;
+
+    /// Renders `prompt` with [`Backend::chat_template`]: the exact text before the
+    /// assistant's, which [`Backend::start`] is then given.
+    ///
+    /// # Errors
+    /// [`BackendError::Template`] when the template fails on it.
+    fn render(&self, prompt: &Prompt) -> Result<RenderedPrompt, BackendError> {
+        Ok(self.chat_template().render(prompt)?)
+    }
+
+    /// Starts one generation after `prompt`, a text rendered by [`Backend::render`] (or by
+    /// any [`ChatTemplate`]): every backend gives the model the same text for it (its
+    /// [`RenderedPrompt::completion_text`], tokenized with special tokens parsed and the BOS
+    /// added as the model's tokenizer adds it).
     ///
     /// # Errors
     /// [`BackendError`] when the engine cannot start it (context allocation, tokenizer).
     fn start<'a>(
         &'a self,
-        prompt: &Prompt,
+        prompt: &RenderedPrompt,
         params: &SampleParams,
     ) -> Result<Box<dyn Generation + 'a>, BackendError>;
 }
@@ -182,25 +203,10 @@ impl Utf8Buffer {
     }
 }
 
-/// The ChatML rendering (Qwen, QwQ, SmolLM2) of a prompt, ending with the opened assistant
-/// turn: what completion endpoints are sent.
-pub fn chatml(prompt: &Prompt) -> String {
-    let mut out = String::new();
-    if let Some(system) = &prompt.system {
-        out.push_str(&format!("<|im_start|>system\n{system}<|im_end|>\n"));
-    }
-    out.push_str(&format!(
-        "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n",
-        prompt.user
-    ));
-    out
-}
-
-#[cfg(test)]
+#[cfg(all(test, feature = "llama"))]
 mod tests {
     use super::*;
 
-    #[cfg(feature = "llama")]
     #[test]
     fn utf8_buffer_holds_split_characters() {
         let mut b = Utf8Buffer::default();
@@ -208,17 +214,5 @@ mod tests {
         assert_eq!(b.push(&bytes[..1]), "");
         assert_eq!(b.push(&bytes[1..]), "é!");
         assert_eq!(b.push(&[0xff, b'a']), "\u{fffd}a");
-    }
-
-    #[test]
-    fn chatml_shape() {
-        let p = Prompt {
-            system: Some("S".into()),
-            user: "U".into(),
-        };
-        assert_eq!(
-            chatml(&p),
-            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
-        );
     }
 }

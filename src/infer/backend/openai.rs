@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Backend, BackendError, EndReason, Generation, Piece, Prompt, SampleParams, chatml};
+use super::{
+    Backend, BackendError, ChatTemplate, EndReason, Generation, Piece, RenderedPrompt, SampleParams,
+};
+use crate::infer::template::Preset;
 use crate::trajectory::Counters;
 
 /// Longest server-sent-event line accepted, in bytes.
@@ -65,6 +68,7 @@ pub struct OpenAiBackend {
     options: OpenAiOptions,
     url: String,
     agent: ureq::Agent,
+    template: ChatTemplate,
 }
 
 impl OpenAiBackend {
@@ -80,7 +84,16 @@ impl OpenAiBackend {
             options,
             url,
             agent: ureq::Agent::new_with_config(config),
+            template: ChatTemplate::preset(Preset::ChatMl),
         }
+    }
+
+    /// Renders prompts with `template` (the served model's own; default ChatML). The server
+    /// gets the rendered text as a raw prompt, less a BOS the template wrote (the server's
+    /// tokenizer adds it).
+    pub fn with_template(mut self, template: ChatTemplate) -> Self {
+        self.template = template;
+        self
     }
 
     /// Opens one streaming request, retrying transient failures.
@@ -153,15 +166,19 @@ impl Backend for OpenAiBackend {
         )
     }
 
+    fn chat_template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
     fn start<'a>(
         &'a self,
-        prompt: &Prompt,
+        prompt: &RenderedPrompt,
         params: &SampleParams,
     ) -> Result<Box<dyn Generation + 'a>, BackendError> {
         Ok(Box::new(OpenAiGeneration {
             backend: self,
             params: params.clone(),
-            prompt: chatml(prompt),
+            prompt: prompt.completion_text().to_string(),
             text: String::new(),
             stream: None,
             pending_end: None,

@@ -2,18 +2,26 @@
 //!
 //! The script is the text the "model" writes, split into pieces at whitespace. When the driver
 //! truncates or appends, the script goes on from where it was (what was cut is not replayed),
-//! so a test can check exactly what the driver did with each piece.
+//! so a test can check exactly what the driver did with each piece. Its prompts are rendered
+//! like any backend's (ChatML unless [`ScriptedBackend::with_template`] says otherwise), and the
+//! last prompt it was started with is kept ([`ScriptedBackend::last_prompt`]) for tests to read.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{Backend, BackendError, EndReason, Generation, Piece, Prompt, SampleParams};
+use super::{
+    Backend, BackendError, ChatTemplate, EndReason, Generation, Piece, RenderedPrompt, SampleParams,
+};
+use crate::infer::template::Preset;
 use crate::trajectory::Counters;
 
 /// Replays one script for every prompt.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ScriptedBackend {
     script: String,
     delay: Duration,
+    template: ChatTemplate,
+    last_prompt: Mutex<Option<String>>,
 }
 
 impl ScriptedBackend {
@@ -22,7 +30,24 @@ impl ScriptedBackend {
         ScriptedBackend {
             script: script.into(),
             delay: Duration::ZERO,
+            template: ChatTemplate::preset(Preset::ChatMl),
+            last_prompt: Mutex::new(None),
         }
+    }
+
+    /// Renders prompts with `template` instead of ChatML.
+    pub fn with_template(mut self, template: ChatTemplate) -> Self {
+        self.template = template;
+        self
+    }
+
+    /// The text (its [`RenderedPrompt::completion_text`]) of the last prompt a generation was
+    /// started with.
+    pub fn last_prompt(&self) -> Option<String> {
+        self.last_prompt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Sleeps `delay` before each piece (to make a run slow enough to interrupt in a test).
@@ -37,11 +62,17 @@ impl Backend for ScriptedBackend {
         format!("scripted ({} bytes)", self.script.len())
     }
 
+    fn chat_template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
     fn start<'a>(
         &'a self,
-        _prompt: &Prompt,
+        prompt: &RenderedPrompt,
         _params: &SampleParams,
     ) -> Result<Box<dyn Generation + 'a>, BackendError> {
+        *self.last_prompt.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(prompt.completion_text().to_string());
         Ok(Box::new(ScriptedGeneration {
             pieces: split_pieces(&self.script),
             next: 0,
@@ -125,6 +156,7 @@ impl Generation for ScriptedGeneration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::infer::backend::Prompt;
 
     #[test]
     fn pieces_rejoin() {
@@ -137,15 +169,16 @@ mod tests {
     #[test]
     fn replays_then_ends() {
         let backend = ScriptedBackend::new("a b");
-        let mut g = backend
-            .start(
-                &Prompt {
-                    system: None,
-                    user: String::new(),
-                },
-                &SampleParams::default(),
-            )
-            .unwrap();
+        let prompt = Prompt {
+            system: None,
+            user: "hi".into(),
+        };
+        let rendered = backend.render(&prompt).unwrap();
+        let mut g = backend.start(&rendered, &SampleParams::default()).unwrap();
+        assert_eq!(
+            backend.last_prompt().as_deref(),
+            Some("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+        );
         assert_eq!(g.next_piece().unwrap(), Piece::Text("a ".into()));
         assert_eq!(g.next_piece().unwrap(), Piece::Text("b".into()));
         assert_eq!(g.next_piece().unwrap(), Piece::End(EndReason::Eos));

@@ -4,5 +4,8 @@
 #[cfg(feature = "llama")]
 mod llama;
 mod openai;
+mod prompts;
 mod resume;
 mod scripted;
+#[cfg(feature = "llama")]
+mod templates;

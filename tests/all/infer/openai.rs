@@ -111,7 +111,8 @@ fn streams_pieces_and_retries_a_busy_server() {
         system: None,
         user: "Hi".into(),
     };
-    let mut g = backend.start(&prompt, &SampleParams::default()).unwrap();
+    let rendered = backend.render(&prompt).unwrap();
+    let mut g = backend.start(&rendered, &SampleParams::default()).unwrap();
     let mut text = String::new();
     while let Piece::Text(t) = g.next_piece().unwrap() {
         text.push_str(&t);
@@ -159,6 +160,8 @@ fn hint_infer_through_a_server() {
         text: "What is 6*7?".into(),
         answer: Some("42".into()),
         tests: None,
+        public_tests: None,
+        starter_code: None,
     };
     let t = driver.run(&problem, 0, &mut runner).unwrap();
     assert!(matches!(
@@ -206,6 +209,8 @@ fn unreachable_server_is_a_clear_error() {
         text: "1+1?".into(),
         answer: None,
         tests: None,
+        public_tests: None,
+        starter_code: None,
     };
     let err = driver.run(&problem, 0, &mut runner).unwrap_err();
     assert!(

@@ -22,6 +22,8 @@ fn run(script: &str, options: &GenerateOptions) -> Trajectory {
         text: "Compute something.".into(),
         answer: None,
         tests: None,
+        public_tests: None,
+        starter_code: None,
     };
     driver.run(&problem, 0, &mut runner).unwrap()
 }
