@@ -223,8 +223,14 @@ pub fn examples() -> Vec<Problem> {
     .unwrap_or_default()
 }
 
-/// One slice of a dataset shared by `count` machines: rows whose position is `index` mod
-/// `count`.
+/// One slice of a dataset shared by `count` machines: the rows whose id hashes to `index`.
+///
+/// A row's shard depends on its id alone, never on its position, so machines whose input files
+/// list the rows in different orders (or hold extra rows) still split the work without overlap
+/// or gaps. The hash is 64-bit FNV-1a of the id's UTF-8 bytes (offset basis
+/// `0xcbf29ce484222325`, prime `0x100000001b3`), mapped to a shard by its high bits:
+/// `shard = (fnv1a64(id) * count) >> 64`. It has no keys and no platform or version
+/// dependence; [`Shard::of`] is the whole rule, and a Python one-liner reproduces it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     /// This machine's slice, `0..count`.
@@ -233,13 +239,31 @@ pub struct Shard {
     pub count: u32,
 }
 
+/// 64-bit FNV-1a of `bytes`: the stable hash behind [`Shard`].
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    // `fnv::FnvHasher::write` is exactly FNV-1a over the bytes given (no length or terminator
+    // is mixed in, unlike `Hash for str`).
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(bytes);
+    hasher.finish()
+}
+
 impl Shard {
     /// The whole dataset.
     pub const ALL: Shard = Shard { index: 0, count: 1 };
 
-    /// Whether the row at `position` (0-based, among valid rows) belongs to this shard.
-    pub fn contains(&self, position: usize) -> bool {
-        position % self.count.max(1) as usize == self.index as usize
+    /// The shard, out of `count`, that the row with this id belongs to.
+    pub fn of(id: &str, count: u32) -> u32 {
+        let count = count.max(1);
+        // The high bits of the product: FNV-1a's low bits mix poorly (the lowest is a parity
+        // of the bytes' lowest bits), its high bits well.
+        ((u128::from(fnv1a64(id.as_bytes())) * u128::from(count)) >> 64) as u32
+    }
+
+    /// Whether the row with this id belongs to this shard.
+    pub fn contains(&self, id: &str) -> bool {
+        Shard::of(id, self.count) == self.index
     }
 }
 
@@ -341,8 +365,44 @@ mod tests {
         let (problems, _) = read_jsonl(text.as_bytes(), "t", &fields, ProblemKind::Math).unwrap();
         assert_eq!(problems[0].answer.as_deref(), Some("3"));
         let shard: Shard = "1/3".parse().unwrap();
-        assert!(shard.contains(1) && shard.contains(4) && !shard.contains(0));
+        assert_eq!(shard, Shard { index: 1, count: 3 });
         assert!("3/3".parse::<Shard>().is_err());
+        assert!("0/0".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
+    }
+
+    #[test]
+    fn the_shard_hash_is_fnv1a_64() {
+        // The published FNV-1a test vectors: the rule must never change between versions.
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+        // The shard is the high bits of hash * count.
+        let h = u128::from(fnv1a64(b"foobar"));
+        assert_eq!(u128::from(Shard::of("foobar", 7)), (h * 7) >> 64);
+        assert_eq!(Shard::of("anything", 1), 0);
+    }
+
+    #[test]
+    fn shards_partition_ids_evenly_whatever_their_order() {
+        const IDS: usize = 30_000;
+        for count in [2u32, 3, 8] {
+            let shards: Vec<Shard> = (0..count).map(|index| Shard { index, count }).collect();
+            let mut sizes = vec![0usize; count as usize];
+            for i in 0..IDS {
+                let id = format!("p{i}");
+                let owners: Vec<u32> = shards
+                    .iter()
+                    .filter(|s| s.contains(&id))
+                    .map(|s| s.index)
+                    .collect();
+                assert_eq!(owners.len(), 1, "{id} is in exactly one shard");
+                sizes[owners[0] as usize] += 1;
+            }
+            let even = IDS / count as usize;
+            for size in sizes {
+                assert!(size.abs_diff(even) < even / 20, "{count} shards: {size} vs {even}");
+            }
+        }
     }
 }
