@@ -227,10 +227,10 @@ pub fn examples() -> Vec<Problem> {
 ///
 /// A row's shard depends on its id alone, never on its position, so machines whose input files
 /// list the rows in different orders (or hold extra rows) still split the work without overlap
-/// or gaps. The hash is 64-bit FNV-1a of the id's UTF-8 bytes (offset basis
-/// `0xcbf29ce484222325`, prime `0x100000001b3`), mapped to a shard by its high bits:
-/// `shard = (fnv1a64(id) * count) >> 64`. It has no keys and no platform or version
-/// dependence; [`Shard::of`] is the whole rule, and a Python one-liner reproduces it.
+/// or gaps. The rule, [`Shard::of`]: `shard = (fmix64(fnv1a64(id)) * count) >> 64`, where
+/// `fnv1a64` is 64-bit FNV-1a of the id's UTF-8 bytes (offset basis `0xcbf29ce484222325`,
+/// prime `0x100000001b3`) and `fmix64` MurmurHash3's 64-bit finalizer ([`fmix64`]). No keys,
+/// no platform or version dependence; `deploy/README.md` has it in five lines of Python.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     /// This machine's slice, `0..count`.
@@ -249,16 +249,25 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     hasher.finish()
 }
 
+/// MurmurHash3's 64-bit finalizer: spreads every input bit over all output bits. FNV-1a alone
+/// does not: ids that differ only in their last byte ("q0", "q1", ...) share their high bits.
+pub fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
 impl Shard {
     /// The whole dataset.
     pub const ALL: Shard = Shard { index: 0, count: 1 };
 
     /// The shard, out of `count`, that the row with this id belongs to.
     pub fn of(id: &str, count: u32) -> u32 {
-        let count = count.max(1);
-        // The high bits of the product: FNV-1a's low bits mix poorly (the lowest is a parity
-        // of the bytes' lowest bits), its high bits well.
-        ((u128::from(fnv1a64(id.as_bytes())) * u128::from(count)) >> 64) as u32
+        let hash = fmix64(fnv1a64(id.as_bytes()));
+        // Multiply-shift rather than `%`: no modulo bias, and the same in any language.
+        ((u128::from(hash) * u128::from(count.max(1))) >> 64) as u32
     }
 
     /// Whether the row with this id belongs to this shard.
@@ -377,9 +386,11 @@ mod tests {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
-        // The shard is the high bits of hash * count.
-        let h = u128::from(fnv1a64(b"foobar"));
-        assert_eq!(u128::from(Shard::of("foobar", 7)), (h * 7) >> 64);
+        // The shard: computed independently with the Python of deploy/README.md.
+        for (id, shards) in [("foobar", [0, 0, 1, 1]), ("q0", [0, 0, 2, 2]), ("a", [1, 1, 3, 4])] {
+            let got = [2, 3, 7, 8].map(|n| Shard::of(id, n));
+            assert_eq!(got, shards, "{id}");
+        }
         assert_eq!(Shard::of("anything", 1), 0);
     }
 
@@ -403,6 +414,9 @@ mod tests {
             for size in sizes {
                 assert!(size.abs_diff(even) < even / 20, "{count} shards: {size} vs {even}");
             }
+            // Ids differing only in their last character spread too.
+            let short: HashSet<u32> = (0..10).map(|i| Shard::of(&format!("q{i}"), count)).collect();
+            assert_eq!(short.len(), count as usize, "{count} shards: {short:?}");
         }
     }
 }
