@@ -387,7 +387,11 @@ mod tests {
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
         // The shard: computed independently with the Python of deploy/README.md.
-        for (id, shards) in [("foobar", [0, 0, 1, 1]), ("q0", [0, 0, 2, 2]), ("a", [1, 1, 3, 4])] {
+        for (id, shards) in [
+            ("foobar", [0, 0, 1, 1]),
+            ("q0", [0, 0, 2, 2]),
+            ("a", [1, 1, 3, 4]),
+        ] {
             let got = [2, 3, 7, 8].map(|n| Shard::of(id, n));
             assert_eq!(got, shards, "{id}");
         }
@@ -412,10 +416,15 @@ mod tests {
             }
             let even = IDS / count as usize;
             for size in sizes {
-                assert!(size.abs_diff(even) < even / 20, "{count} shards: {size} vs {even}");
+                assert!(
+                    size.abs_diff(even) < even / 20,
+                    "{count} shards: {size} vs {even}"
+                );
             }
             // Ids differing only in their last character spread too.
-            let short: HashSet<u32> = (0..10).map(|i| Shard::of(&format!("q{i}"), count)).collect();
+            let short: HashSet<u32> = (0..10)
+                .map(|i| Shard::of(&format!("q{i}"), count))
+                .collect();
             assert!(short.len() >= 2, "{count} shards: {short:?}");
         }
     }

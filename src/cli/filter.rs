@@ -101,7 +101,10 @@ pub fn run(args: FilterArgs) -> Result<std::process::ExitCode> {
         Some(path) => {
             let (baseline, bad) = rft::baseline_stream(reader(path)?)?;
             if bad > 0 {
-                eprintln!("start: {}: {bad} lines are not scored trajectories; skipped", path.display());
+                eprintln!(
+                    "start: {}: {bad} lines are not scored trajectories; skipped",
+                    path.display()
+                );
             }
             Some(baseline)
         }

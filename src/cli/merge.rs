@@ -41,7 +41,11 @@ pub fn run(args: MergeArgs) -> Result<ExitCode> {
     if args.skipped.as_ref() == Some(&args.output) {
         bail!("--skipped must be another file than --output");
     }
-    let mut skipped_out = args.skipped.as_deref().map(|p| writer(Some(p))).transpose()?;
+    let mut skipped_out = args
+        .skipped
+        .as_deref()
+        .map(|p| writer(Some(p)))
+        .transpose()?;
     let mut listed = std::collections::HashMap::<SkipReason, usize>::new();
     let mut write_error = None;
     let summary = merge::merge(&args.output, &args.inputs, |s| {

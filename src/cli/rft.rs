@@ -36,7 +36,12 @@ pub struct RftArgs {
     plain_baseline: bool,
     /// Plain trajectories per problem (with --plain-baseline): a problem counts as solved
     /// without hints when any of them is right.
-    #[arg(long, default_value_t = 1, value_name = "N", requires = "plain_baseline")]
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        requires = "plain_baseline"
+    )]
     plain_samples: u32,
     /// Do not sample: score the round folder's existing trajectories.jsonl.
     #[arg(long)]
@@ -111,7 +116,13 @@ pub fn sampling_args(infer_args: &[String], samples: u32) -> Result<(Vec<String>
 }
 
 /// Runs `start infer` for the round, into `output`.
-fn infer(args: &RftArgs, infer_args: &[String], output: &Path, samples: u32, plain: bool) -> Result<()> {
+fn infer(
+    args: &RftArgs,
+    infer_args: &[String],
+    output: &Path,
+    samples: u32,
+    plain: bool,
+) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the start executable")?;
     let mut command = Command::new(exe);
     command
@@ -132,30 +143,37 @@ fn infer(args: &RftArgs, infer_args: &[String], output: &Path, samples: u32, pla
     }
     let status = command.status().context("cannot run start infer")?;
     if !status.success() {
-        let what = if plain { "the plain run (no hints)" } else { "start infer" };
+        let what = if plain {
+            "the plain run (no hints)"
+        } else {
+            "start infer"
+        };
         bail!("{what} failed ({status}); rerun to resume");
     }
     Ok(())
 }
 
 pub fn run(args: RftArgs) -> Result<ExitCode> {
+    let (infer_args, sampling) = sampling_args(&args.infer_args, args.samples)?;
     let mut round = Round::open(&args.round_dir)?;
     let round_dir = round.dir.clone();
     let trajectories = round.path("trajectories.jsonl");
     let plain = round.path("plain.jsonl");
     let quiet = args.runtime.quiet;
-    let (infer_args, sampling) = sampling_args(&args.infer_args, args.samples)?;
 
     if !round.is_done(Step::Sample) && !args.no_sample {
         infer(&args, &infer_args, &trajectories, args.samples, false)?;
         round.finish(Step::Sample)?;
     }
     if args.plain_baseline && !round.is_done(Step::SamplePlain) && !args.no_sample {
-        let (plain_args, _) = sampling_args(&args.infer_args, args.plain_samples)?;
-        infer(&args, &plain_args, &plain, args.plain_samples, true)?;
+        // The same model and sampling as the hinted run, without hints.
+        infer(&args, &infer_args, &plain, args.plain_samples, true)?;
         round.finish(Step::SamplePlain)?;
     }
-    for file in [Some(&trajectories), args.plain_baseline.then_some(&plain)].into_iter().flatten() {
+    for file in [Some(&trajectories), args.plain_baseline.then_some(&plain)]
+        .into_iter()
+        .flatten()
+    {
         if !file.exists() {
             bail!("{} does not exist", file.display());
         }

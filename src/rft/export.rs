@@ -227,7 +227,10 @@ mod tests {
         assert!(ex.completion.starts_with("<think>\nLet me run it."));
         let (s, e) = ex.tool_output_spans.as_ref().unwrap()[0];
         let chars: Vec<char> = ex.completion.chars().collect();
-        assert_eq!(chars[s..e].iter().collect::<String>(), "```output\n2\n```\n");
+        assert_eq!(
+            chars[s..e].iter().collect::<String>(),
+            "```output\n2\n```\n"
+        );
         // Without a rendered prompt: ChatML of the system and user prompt, and says so.
         t.rendered_prompt = None;
         let (ex, rendered) = to_prompt_completion(&t, &opts);

@@ -369,7 +369,10 @@ impl Baseline {
 
     /// Problems some plain trajectory solves.
     pub fn solved(&self) -> usize {
-        self.problems.values().filter(|(_, right)| *right > 0).count()
+        self.problems
+            .values()
+            .filter(|(_, right)| *right > 0)
+            .count()
     }
 
     /// Drops a trajectory of a problem the plain run solves, or has no trajectory for (it
@@ -690,7 +693,11 @@ mod tests {
         assert!(why.starts_with("a line occurs more than 8 times"), "{why}");
         // Hints and outputs are the driver's text: they never count.
         let hinted = (0..10).fold(traj(), |t, _| {
-            t.model("x ").hint("h", InsertPoint::BeforeThinkEnd, format!("{line}\n{passage}\n"))
+            t.model("x ").hint(
+                "h",
+                InsertPoint::BeforeThinkEnd,
+                format!("{line}\n{passage}\n"),
+            )
         });
         assert_eq!(ok(hinted), None);
         // Off switches.
@@ -701,7 +708,10 @@ mod tests {
         };
         assert_eq!(repeated_text(&traj().model(text).build(), &off), None);
         // Through `check`, with its filter name.
-        let s = scored(traj().model("Wait, no. ".repeat(40)).tool_call("1", "1"), Some(true));
+        let s = scored(
+            traj().model("Wait, no. ".repeat(40)).tool_call("1", "1"),
+            Some(true),
+        );
         assert_eq!(check(&cfg, &s).unwrap().filter, FilterName::RepeatedText);
     }
 

@@ -100,7 +100,10 @@ impl Report {
         }
         s.push_str(&format!(
             "\n{:.2} tool calls, {:.2} hints per trajectory\nkept {} trajectories of {} problems",
-            self.tool_calls_per_trajectory, self.hints_per_trajectory, self.kept, self.kept_problems
+            self.tool_calls_per_trajectory,
+            self.hints_per_trajectory,
+            self.kept,
+            self.kept_problems
         ));
         let dropped: Vec<String> = self
             .drops

@@ -186,8 +186,8 @@ pub fn filter_file(
             report.answered_before_hints += 1;
             before_right += usize::from(b);
         }
-        let verdict = filter::check(config, &s)
-            .or_else(|| baseline.and_then(|b| b.check(&s.trajectory.id)));
+        let verdict =
+            filter::check(config, &s).or_else(|| baseline.and_then(|b| b.check(&s.trajectory.id)));
         match verdict {
             Some(d) => {
                 drops.insert(index, d);
@@ -311,15 +311,17 @@ pub fn export_stream(
 ///
 /// # Errors
 /// I/O errors (an over-long or malformed line is skipped and counted).
-pub fn baseline_stream(mut reader: LineReader<impl BufRead>) -> Result<(Baseline, usize), RftError> {
+pub fn baseline_stream(
+    mut reader: LineReader<impl BufRead>,
+) -> Result<(Baseline, usize), RftError> {
     #[derive(Deserialize)]
-    struct Verdict {
+    struct PlainScore {
         correct: Option<bool>,
     }
     #[derive(Deserialize)]
     struct PlainLine {
         id: String,
-        score: Verdict,
+        score: PlainScore,
     }
     let mut baseline = Baseline::default();
     let mut bad = 0;

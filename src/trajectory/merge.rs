@@ -94,7 +94,11 @@ pub struct Skipped {
 
 impl std::fmt::Display for Skipped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: line {}: {}", self.source_name, self.line, self.detail)
+        write!(
+            f,
+            "{}: line {}: {}",
+            self.source_name, self.line, self.detail
+        )
     }
 }
 
@@ -201,6 +205,8 @@ pub fn merge(
         .map_err(write_err)?;
     let mut out = BufWriter::with_capacity(OUTPUT_BUFFER_BYTES, file);
     let mut merged: HashMap<(String, u32), Origin> = HashMap::new();
+    // The current line, copied out of the reader so the reader can be asked about it.
+    let mut record = Vec::new();
     for (index, path) in inputs.iter().enumerate() {
         let name = path.display().to_string();
         let file = File::open(path).map_err(input_err(path))?;
@@ -224,8 +230,11 @@ pub fn merge(
                 .map_err(|e| input_err(path)(std::io::Error::other(e)))?;
             let Some(line) = line else { break };
             counts.lines += 1;
-            let record = match line {
-                Line::Record(record) => record,
+            match line {
+                Line::Record(bytes) => {
+                    record.clear();
+                    record.extend_from_slice(bytes);
+                }
                 Line::TooLong(e) => {
                     let skipped = Skipped {
                         source_name: name.clone(),
@@ -240,7 +249,7 @@ pub fn merge(
                 }
             };
             let line_number = reader.line_number();
-            let parsed = serde_json::from_slice::<Trajectory>(record);
+            let parsed = serde_json::from_slice::<Trajectory>(&record);
             let skipped = |reason, id: Option<&str>, sample, detail: String| Skipped {
                 source_name: name.clone(),
                 line: line_number,
@@ -264,7 +273,10 @@ pub fn merge(
                 Ok(t) => t,
                 Err(e) => {
                     let detail = format!("not a trajectory ({e}); skipped");
-                    skip(&mut counts, skipped(SkipReason::Malformed, None, None, detail));
+                    skip(
+                        &mut counts,
+                        skipped(SkipReason::Malformed, None, None, detail),
+                    );
                     continue;
                 }
             };
@@ -289,7 +301,7 @@ pub fn merge(
                 skip(&mut counts, s);
                 continue;
             }
-            out.write_all(record).map_err(write_err)?;
+            out.write_all(&record).map_err(write_err)?;
             out.write_all(b"\n").map_err(write_err)?;
             counts.added += 1;
             merged.insert(
@@ -377,7 +389,10 @@ mod tests {
         for i in &s.inputs {
             assert_eq!(i.lines, i.added + i.duplicates + i.malformed + i.torn);
         }
-        assert_eq!((s.added(), s.duplicates(), s.malformed(), s.torn()), (3, 1, 2, 1));
+        assert_eq!(
+            (s.added(), s.duplicates(), s.malformed(), s.torn()),
+            (3, 1, 2, 1)
+        );
 
         // The torn shard finishes; merging again adds only what is missing.
         std::fs::write(&b, line("p2", 0, "TWO") + &line("p2", 1, "x") + &torn).unwrap();

@@ -51,7 +51,11 @@ fn documents() -> Vec<Value> {
         .args(manifests())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -160,14 +164,24 @@ fn the_pieces_agree_and_every_start_command_parses() {
         .find(|e| e["name"] == "SHARDS")
         .and_then(|e| e["value"].as_str())
         .unwrap();
-    assert_eq!(shards, completions.to_string(), "SHARDS must equal completions");
+    assert_eq!(
+        shards,
+        completions.to_string(),
+        "SHARDS must equal completions"
+    );
     let script = container["args"][0].as_str().unwrap();
     let commands = start_commands(script);
     assert_eq!(commands.len(), 1, "{script}");
     let infer = &commands[0];
     assert!(infer.starts_with("start infer"), "{infer}");
-    assert!(infer.contains("--shard \"$JOB_COMPLETION_INDEX/$SHARDS\""), "{infer}");
-    assert!(infer.contains("shard-$JOB_COMPLETION_INDEX-of-$SHARDS.jsonl"), "{infer}");
+    assert!(
+        infer.contains("--shard \"$JOB_COMPLETION_INDEX/$SHARDS\""),
+        "{infer}"
+    );
+    assert!(
+        infer.contains("shard-$JOB_COMPLETION_INDEX-of-$SHARDS.jsonl"),
+        "{infer}"
+    );
     assert_parses(infer, &[("JOB_COMPLETION_INDEX", "3"), ("SHARDS", shards)]);
     let bad_shard = parses(infer, &[("JOB_COMPLETION_INDEX", "9"), ("SHARDS", shards)]);
     assert!(!bad_shard.status.success(), "shard 9/8 must not parse");
@@ -207,7 +221,11 @@ fn the_pieces_agree_and_every_start_command_parses() {
         .unwrap();
     let merge = start_commands(script);
     assert_eq!(merge.len(), 1, "{script}");
-    assert!(merge[0].contains(&format!("shard-*-of-{shards}.jsonl")), "{}", merge[0]);
+    assert!(
+        merge[0].contains(&format!("shard-*-of-{shards}.jsonl")),
+        "{}",
+        merge[0]
+    );
     assert_parses(&merge[0], &[]);
 }
 

@@ -165,8 +165,14 @@ fn merge_skips_torn_and_malformed_lines_and_resumes() {
     };
     let out = merge();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("writing.jsonl: line 6: not a trajectory"), "{stderr}");
-    assert!(stderr.contains("line 7: the last line has no newline"), "{stderr}");
+    assert!(
+        stderr.contains("writing.jsonl: line 6: not a trajectory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 7: the last line has no newline"),
+        "{stderr}"
+    );
     assert!(stderr.contains("5 added"), "{stderr}");
     assert_eq!(trajectories(&merged).1, 5);
 

@@ -36,7 +36,9 @@ fn math_rows(dir: &std::path::Path, rows: &[(&str, &str)]) -> std::path::PathBuf
     let path = dir.join("problems.jsonl");
     let text: String = rows
         .iter()
-        .map(|(id, gold)| format!("{{\"id\": \"{id}\", \"problem\": \"What is it?\", \"answer\": \"{gold}\"}}\n"))
+        .map(|(id, gold)| {
+            format!("{{\"id\": \"{id}\", \"problem\": \"What is it?\", \"answer\": \"{gold}\"}}\n")
+        })
         .collect();
     std::fs::write(&path, text).unwrap();
     path
@@ -63,7 +65,11 @@ fn rft_selects_problems_the_hints_solve_and_exports_both_forms() {
     let d = dir.path();
     let input = math_rows(d, &[("four", "4"), ("five", "5")]);
     let script = d.join("script.txt");
-    std::fs::write(&script, "Answer: \\boxed{4}. Wait, print(4) # \\boxed{5}\n```\n").unwrap();
+    std::fs::write(
+        &script,
+        "Answer: \\boxed{4}. Wait, print(4) # \\boxed{5}\n```\n",
+    )
+    .unwrap();
     let round = d.join("round");
     let run = || {
         start()
@@ -82,7 +88,10 @@ fn rft_selects_problems_the_hints_solve_and_exports_both_forms() {
         stderr.contains("selection: hinted right and plain wrong"),
         "{stderr}"
     );
-    assert!(stderr.contains("scored the plain run (no hints) 2"), "{stderr}");
+    assert!(
+        stderr.contains("scored the plain run (no hints) 2"),
+        "{stderr}"
+    );
     // Several samples: the round sampled, and says how.
     assert!(
         stderr.contains("sampling: 2 samples per problem, temperature 0.6, top-p 0.95"),
@@ -104,7 +113,10 @@ fn rft_selects_problems_the_hints_solve_and_exports_both_forms() {
     // One kept trajectory per problem by default.
     assert_eq!(report["kept"], 1, "{report}");
     assert_eq!(report["kept_problems"], 1, "{report}");
-    assert_eq!(report["drops"]["top_k"], 1, "{report}");
+    // The other sample of "four" goes as a duplicate (same hint drawn) or beyond the cap.
+    let extra =
+        report["drops"]["top_k"].as_u64().unwrap() + report["drops"]["duplicate"].as_u64().unwrap();
+    assert_eq!(extra, 1, "{report}");
     assert_eq!(report["drops"]["wrong_answer"], 2, "{report}");
     let kept = jsonl(&round.join("kept.jsonl"));
     assert_eq!(kept[0]["id"], "four");
@@ -120,7 +132,12 @@ fn rft_selects_problems_the_hints_solve_and_exports_both_forms() {
     match kept[0]["rendered_prompt"].as_str() {
         Some(rendered) => assert_eq!(pairs[0]["prompt"], rendered),
         None => {
-            assert!(pairs[0]["prompt"].as_str().unwrap().starts_with("<|im_start|>"));
+            assert!(
+                pairs[0]["prompt"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("<|im_start|>")
+            );
             assert_eq!(report["chatml_fallbacks"], 1, "{report}");
         }
     }
@@ -144,7 +161,12 @@ fn rft_selects_problems_the_hints_solve_and_exports_both_forms() {
         .arg(&report_path)
         .assert_success();
     let report = json(&report_path);
-    assert_eq!(report["kept"], 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        report["kept"],
+        0,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(report["drops"]["solved_without_hints"], 2, "{report}");
 }
 
@@ -177,7 +199,13 @@ fn export_writes_prompt_completion_pairs() {
     std::fs::write(&input, serde_json::to_string(&t).unwrap() + "\n").unwrap();
     let output = dir.path().join("pc.jsonl");
     let out = start()
-        .args(["export", "--quiet", "--format", "prompt-completion", "--input"])
+        .args([
+            "export",
+            "--quiet",
+            "--format",
+            "prompt-completion",
+            "--input",
+        ])
         .arg(&input)
         .arg("--output")
         .arg(&output)
