@@ -397,7 +397,7 @@ mod tests {
         // The torn shard finishes; merging again adds only what is missing.
         std::fs::write(&b, line("p2", 0, "TWO") + &line("p2", 1, "x") + &torn).unwrap();
         let s = merge(&out, &[a, b], |_| {}).unwrap();
-        assert_eq!((s.already, s.added(), s.duplicates()), (3, 1, 3));
+        assert_eq!((s.already, s.added(), s.duplicates()), (3, 1, 4));
         assert_eq!(keys(&out).len(), 4);
         assert_eq!(keys(&out)[3].0, "p4");
     }
