@@ -60,7 +60,7 @@ pub struct FilterConfigArgs {
     /// (default 4; 0: off).
     #[arg(long, value_name = "N")]
     max_ngram_repeats: Option<usize>,
-    /// Drop trajectories whose model text holds one line of 24 bytes or more more than N
+    /// Drop trajectories whose model text holds one line (24 bytes or longer) more than N
     /// times (default 8; 0: off).
     #[arg(long, value_name = "N")]
     max_line_repeats: Option<usize>,
