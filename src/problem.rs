@@ -349,8 +349,14 @@ pub fn examples() -> Vec<Problem> {
     .unwrap_or_default()
 }
 
-/// One slice of a dataset shared by `count` machines: rows whose position is `index` mod
-/// `count`.
+/// One slice of a dataset shared by `count` machines: the rows whose id hashes to `index`.
+///
+/// A row's shard depends on its id alone, never on its position, so machines whose input files
+/// list the rows in different orders (or hold extra rows) still split the work without overlap
+/// or gaps. The rule, [`Shard::of`]: `shard = (fmix64(fnv1a64(id)) * count) >> 64`, where
+/// `fnv1a64` is 64-bit FNV-1a of the id's UTF-8 bytes (offset basis `0xcbf29ce484222325`,
+/// prime `0x100000001b3`) and `fmix64` MurmurHash3's 64-bit finalizer ([`fmix64`]). No keys,
+/// no platform or version dependence; `deploy/README.md` has it in five lines of Python.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     /// This machine's slice, `0..count`.
@@ -359,13 +365,40 @@ pub struct Shard {
     pub count: u32,
 }
 
+/// 64-bit FNV-1a of `bytes`: the stable hash behind [`Shard`].
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    // `fnv::FnvHasher::write` is exactly FNV-1a over the bytes given (no length or terminator
+    // is mixed in, unlike `Hash for str`).
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(bytes);
+    hasher.finish()
+}
+
+/// MurmurHash3's 64-bit finalizer: spreads every input bit over all output bits. FNV-1a alone
+/// does not: ids that differ only in their last byte ("q0", "q1", ...) share their high bits.
+pub fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
 impl Shard {
     /// The whole dataset.
     pub const ALL: Shard = Shard { index: 0, count: 1 };
 
-    /// Whether the row at `position` (0-based, among valid rows) belongs to this shard.
-    pub fn contains(&self, position: usize) -> bool {
-        position % self.count.max(1) as usize == self.index as usize
+    /// The shard, out of `count`, that the row with this id belongs to.
+    pub fn of(id: &str, count: u32) -> u32 {
+        let hash = fmix64(fnv1a64(id.as_bytes()));
+        // Multiply-shift rather than `%`: no modulo bias, and the same in any language.
+        ((u128::from(hash) * u128::from(count.max(1))) >> 64) as u32
+    }
+
+    /// Whether the row with this id belongs to this shard.
+    pub fn contains(&self, id: &str) -> bool {
+        Shard::of(id, self.count) == self.index
     }
 }
 
@@ -527,8 +560,58 @@ mod tests {
         let (problems, _) = read_jsonl(text.as_bytes(), "t", &fields, ProblemKind::Math).unwrap();
         assert_eq!(problems[0].answer.as_deref(), Some("3"));
         let shard: Shard = "1/3".parse().unwrap();
-        assert!(shard.contains(1) && shard.contains(4) && !shard.contains(0));
+        assert_eq!(shard, Shard { index: 1, count: 3 });
         assert!("3/3".parse::<Shard>().is_err());
+        assert!("0/0".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
+    }
+
+    #[test]
+    fn the_shard_hash_is_fnv1a_64() {
+        // The published FNV-1a test vectors: the rule must never change between versions.
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+        // The shard: computed independently with the Python of deploy/README.md.
+        for (id, shards) in [
+            ("foobar", [0, 0, 1, 1]),
+            ("q0", [0, 0, 2, 2]),
+            ("a", [1, 1, 3, 4]),
+        ] {
+            let got = [2, 3, 7, 8].map(|n| Shard::of(id, n));
+            assert_eq!(got, shards, "{id}");
+        }
+        assert_eq!(Shard::of("anything", 1), 0);
+    }
+
+    #[test]
+    fn shards_partition_ids_evenly_whatever_their_order() {
+        const IDS: usize = 30_000;
+        for count in [2u32, 3, 8] {
+            let shards: Vec<Shard> = (0..count).map(|index| Shard { index, count }).collect();
+            let mut sizes = vec![0usize; count as usize];
+            for i in 0..IDS {
+                let id = format!("p{i}");
+                let owners: Vec<u32> = shards
+                    .iter()
+                    .filter(|s| s.contains(&id))
+                    .map(|s| s.index)
+                    .collect();
+                assert_eq!(owners.len(), 1, "{id} is in exactly one shard");
+                sizes[owners[0] as usize] += 1;
+            }
+            let even = IDS / count as usize;
+            for size in sizes {
+                assert!(
+                    size.abs_diff(even) < even / 20,
+                    "{count} shards: {size} vs {even}"
+                );
+            }
+            // Ids differing only in their last character spread too.
+            let short: HashSet<u32> = (0..10)
+                .map(|i| Shard::of(&format!("q{i}"), count))
+                .collect();
+            assert!(short.len() >= 2, "{count} shards: {short:?}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! `start filter`: drop wrong and degenerate trajectories, keep the most diverse K per
-//! problem, record why each one went, and report.
+//! problem (one by default), optionally only problems a plain run gets wrong (the paper's seed
+//! selection), record why each one went, and report.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use start::rft;
 use start::rft::filter::FilterConfig;
 
 use super::read_text;
-use super::score::{bytes_bar, writer};
+use super::score::{bytes_bar, reader, writer};
 
 #[derive(Debug, Args)]
 pub struct FilterArgs {
@@ -25,6 +26,11 @@ pub struct FilterArgs {
     /// The report as JSON (a short summary always goes to stderr).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// The paper's seed selection: the scored trajectories (`start score`) of a plain run of
+    /// the same model without hints (`start infer --no-trigger-hints --no-end-hints`); only
+    /// problems it gets wrong keep trajectories.
+    #[arg(long, value_name = "SCORED.jsonl")]
+    baseline: Option<PathBuf>,
     #[command(flatten)]
     config: FilterConfigArgs,
     /// Do not show progress.
@@ -38,7 +44,7 @@ pub struct FilterConfigArgs {
     /// Filter configuration, JSON (fields of `FilterConfig`; unset ones keep their defaults).
     #[arg(long = "filter-config", value_name = "FILE")]
     file: Option<PathBuf>,
-    /// Keep at most K trajectories per problem (0: no cap).
+    /// Keep at most K trajectories per problem, the most diverse (default 1; 0: no cap).
     #[arg(long, value_name = "K")]
     max_per_problem: Option<usize>,
     /// Keep trajectories without tool calls.
@@ -50,6 +56,14 @@ pub struct FilterConfigArgs {
     /// Drop trajectories with more generated tokens than N.
     #[arg(long, value_name = "N")]
     max_generated_tokens: Option<u64>,
+    /// Drop trajectories whose model text holds one 20-word passage more than N times
+    /// (default 4; 0: off).
+    #[arg(long, value_name = "N")]
+    max_ngram_repeats: Option<usize>,
+    /// Drop trajectories whose model text holds one line (24 bytes or longer) more than N
+    /// times (default 8; 0: off).
+    #[arg(long, value_name = "N")]
+    max_line_repeats: Option<usize>,
 }
 
 impl FilterConfigArgs {
@@ -71,12 +85,31 @@ impl FilterConfigArgs {
         if let Some(n) = self.max_generated_tokens {
             config.max_generated_tokens = Some(n);
         }
+        if let Some(n) = self.max_ngram_repeats {
+            config.max_ngram_repeats = (n > 0).then_some(n);
+        }
+        if let Some(n) = self.max_line_repeats {
+            config.max_line_repeats = (n > 0).then_some(n);
+        }
         Ok(config)
     }
 }
 
 pub fn run(args: FilterArgs) -> Result<std::process::ExitCode> {
     let config = args.config.config()?;
+    let baseline = match &args.baseline {
+        Some(path) => {
+            let (baseline, bad) = rft::baseline_stream(reader(path)?)?;
+            if bad > 0 {
+                eprintln!(
+                    "start: {}: {bad} lines are not scored trajectories; skipped",
+                    path.display()
+                );
+            }
+            Some(baseline)
+        }
+        None => None,
+    };
     let mut kept = writer(args.output.as_deref())?;
     let mut dropped: Box<dyn std::io::Write> = match &args.dropped {
         Some(p) => writer(Some(p))?,
@@ -87,6 +120,7 @@ pub fn run(args: FilterArgs) -> Result<std::process::ExitCode> {
     let report = rft::filter_file(
         &args.input,
         &config,
+        baseline.as_ref(),
         &mut kept,
         &mut dropped,
         &progress,

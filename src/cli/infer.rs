@@ -61,7 +61,10 @@ pub struct InferArgs {
     /// Trajectories per problem.
     #[arg(long, default_value_t = 1, value_name = "N")]
     samples: u32,
-    /// Only this slice of the input: rows whose position is I mod N.
+    /// Only this slice of the input: the rows whose id hashes to I of N (shard =
+    /// fmix64(fnv1a64(id)) * N >> 64: 64-bit FNV-1a of the id's UTF-8 bytes, MurmurHash3's
+    /// finalizer; stable across versions and platforms). It depends on the id alone, so
+    /// machines may list the rows in any order; `start merge` joins the shards' files.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
     /// Base seed (hint sampling and the model's sampler; derived per problem and sample).

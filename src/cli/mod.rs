@@ -7,6 +7,7 @@ mod export;
 mod filter;
 mod infer;
 mod judge;
+mod merge;
 mod repl;
 mod rft;
 mod score;
@@ -42,6 +43,8 @@ enum Command {
     Judge(judge::JudgeArgs),
     /// Hint-infer: generate tool-integrated reasoning (hints, executed code, outputs) as JSONL.
     Infer(Box<infer::InferArgs>),
+    /// Join trajectory files (one per shard) into one, dedup by (id, sample); resumable.
+    Merge(merge::MergeArgs),
     /// Hint-RFT: score trajectories (math answers, code tests), or answer pairs (`--pairs`).
     Score(score::ScoreArgs),
     /// Hint-RFT: drop wrong and degenerate trajectories (with reasons), keep K per problem.
@@ -215,6 +218,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Repl(args) => repl::run(args),
         Command::Judge(args) => judge::run(args),
         Command::Infer(args) => infer::run(*args),
+        Command::Merge(args) => merge::run(args),
         Command::Score(args) => score::run(args),
         Command::Filter(args) => filter::run(args),
         Command::Export(args) => export::run(args),

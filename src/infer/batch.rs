@@ -76,8 +76,8 @@ pub fn pending<'p>(
 ) -> (Vec<(&'p Problem, u32)>, usize) {
     let mut work = Vec::new();
     let mut done = 0;
-    for (position, problem) in problems.iter().enumerate() {
-        if !plan.shard.contains(position) {
+    for problem in problems {
+        if !plan.shard.contains(&problem.id) {
             continue;
         }
         for sample in 0..plan.samples {

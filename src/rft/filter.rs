@@ -4,10 +4,11 @@
 //! Per-trajectory filters run in this order and the first that fires is the recorded reason:
 //! [`FilterName::AnswerMissing`], [`FilterName::WrongAnswer`], [`FilterName::Truncated`],
 //! [`FilterName::OverLength`], [`FilterName::NoToolCall`], [`FilterName::IgnoredToolFailure`],
-//! [`FilterName::RepeatedCode`]. Then, per problem, among the survivors: exact duplicates go
-//! ([`FilterName::Duplicate`]) and at most `max_per_problem` are kept, chosen greedily to be
-//! far apart (MinHash Jaccard distance of their word 3-grams), the rest dropped as
-//! [`FilterName::TopK`].
+//! [`FilterName::RepeatedCode`], [`FilterName::RepeatedText`], and, when a plain run is given
+//! ([`Baseline`], the paper's seed selection), [`FilterName::SolvedWithoutHints`]. Then, per
+//! problem, among the survivors: exact duplicates go ([`FilterName::Duplicate`]) and at most
+//! `max_per_problem` are kept (one by default), chosen greedily to be far apart (MinHash
+//! Jaccard distance of their word 3-grams), the rest dropped as [`FilterName::TopK`].
 //!
 //! The per-problem step needs only a small [`Candidate`] per surviving trajectory (hashes and
 //! counts, about 200 bytes), never the trajectory itself, so a file can be filtered in two
@@ -25,8 +26,21 @@ use crate::trajectory::{Segment, StopReason, Trajectory};
 pub const MINHASH_LEN: usize = 16;
 /// Bytes of a trajectory's text looked at for its diversity signature.
 pub const MAX_SIGNATURE_BYTES: usize = 256 * 1024;
-/// Default number of kept trajectories per problem.
-pub const DEFAULT_MAX_PER_PROBLEM: usize = 4;
+/// Default number of kept trajectories per problem: one, as the paper keeps (several
+/// near-identical traces of one problem weigh it several times in fine-tuning).
+pub const DEFAULT_MAX_PER_PROBLEM: usize = 1;
+/// Default length, in words, of the passages counted by the text-repetition filter.
+pub const DEFAULT_REPEAT_NGRAM_WORDS: usize = 20;
+/// Default number of times one passage of that many words may occur in the model's text
+/// before the trajectory counts as repeating itself (a loop writes it again and again; an
+/// honest re-check rarely copies 20 words verbatim more than a few times).
+pub const DEFAULT_MAX_NGRAM_REPEATS: usize = 4;
+/// Default shortest line (trimmed, in bytes) the line-repetition check counts.
+pub const DEFAULT_MIN_REPEAT_LINE_BYTES: usize = 24;
+/// Default number of times one such line may occur in the model's text.
+pub const DEFAULT_MAX_LINE_REPEATS: usize = 8;
+/// Bytes of the model's text the repetition checks look at (they cost one hash per word).
+pub const MAX_REPETITION_SCAN_BYTES: usize = 1 << 20;
 /// Default number of times one code may be executed before the trajectory counts as looping.
 pub const DEFAULT_MAX_SAME_CODE_RUNS: usize = 2;
 /// Default bytes of model text after a failed tool call searched for an acknowledgement.
@@ -74,6 +88,11 @@ pub enum FilterName {
     IgnoredToolFailure,
     /// The same code was executed too many times (a degenerate loop).
     RepeatedCode,
+    /// The model's text repeats itself: a long passage or line written again and again.
+    RepeatedText,
+    /// The plain run (same model, no hints) already solves the problem: the paper's seed
+    /// selection keeps only problems the hints made the difference on.
+    SolvedWithoutHints,
     /// The same text as a trajectory already kept for the problem.
     Duplicate,
     /// Beyond the per-problem cap (the kept ones are the most diverse).
@@ -82,7 +101,7 @@ pub enum FilterName {
 
 impl FilterName {
     /// Every filter, in the order they apply.
-    pub const ALL: [FilterName; 9] = [
+    pub const ALL: [FilterName; 11] = [
         FilterName::AnswerMissing,
         FilterName::WrongAnswer,
         FilterName::Truncated,
@@ -90,6 +109,8 @@ impl FilterName {
         FilterName::NoToolCall,
         FilterName::IgnoredToolFailure,
         FilterName::RepeatedCode,
+        FilterName::RepeatedText,
+        FilterName::SolvedWithoutHints,
         FilterName::Duplicate,
         FilterName::TopK,
     ];
@@ -104,6 +125,8 @@ impl FilterName {
             FilterName::NoToolCall => "no_tool_call",
             FilterName::IgnoredToolFailure => "ignored_tool_failure",
             FilterName::RepeatedCode => "repeated_code",
+            FilterName::RepeatedText => "repeated_text",
+            FilterName::SolvedWithoutHints => "solved_without_hints",
             FilterName::Duplicate => "duplicate",
             FilterName::TopK => "top_k",
         }
@@ -151,6 +174,16 @@ pub struct FilterConfig {
     /// Drop trajectories that ran one code (whitespace-normalized) more than this many times;
     /// `None` switches the filter off.
     pub max_same_code_runs: Option<usize>,
+    /// Length, in words, of the passages the text-repetition check counts.
+    pub repeat_ngram_words: usize,
+    /// Drop trajectories whose model text holds one passage of `repeat_ngram_words` words more
+    /// than this many times; `None` switches the check off.
+    pub max_ngram_repeats: Option<usize>,
+    /// Shortest line, trimmed, in bytes, the line-repetition check counts.
+    pub min_repeat_line_bytes: usize,
+    /// Drop trajectories whose model text holds one line (of at least `min_repeat_line_bytes`)
+    /// more than this many times; `None` switches the check off.
+    pub max_line_repeats: Option<usize>,
     /// Drop exact duplicates (same assistant text) within a problem.
     pub duplicate: bool,
     /// Keep at most this many per problem (the most diverse); `None` keeps all.
@@ -170,6 +203,10 @@ impl Default for FilterConfig {
             ack_window_bytes: DEFAULT_ACK_WINDOW_BYTES,
             ack_words: DEFAULT_ACK_WORDS.iter().map(|w| w.to_string()).collect(),
             max_same_code_runs: Some(DEFAULT_MAX_SAME_CODE_RUNS),
+            repeat_ngram_words: DEFAULT_REPEAT_NGRAM_WORDS,
+            max_ngram_repeats: Some(DEFAULT_MAX_NGRAM_REPEATS),
+            min_repeat_line_bytes: DEFAULT_MIN_REPEAT_LINE_BYTES,
+            max_line_repeats: Some(DEFAULT_MAX_LINE_REPEATS),
             duplicate: true,
             max_per_problem: Some(DEFAULT_MAX_PER_PROBLEM),
         }
@@ -249,7 +286,110 @@ pub fn check(config: &FilterConfig, scored: &Scored) -> Option<Dropped> {
             }
         }
     }
+    if let Some(why) = repeated_text(t, config) {
+        return drop(FilterName::RepeatedText, why);
+    }
     None
+}
+
+/// The model's own text (hints and output blocks left out: the driver wrote those), at most
+/// [`MAX_REPETITION_SCAN_BYTES`], segments separated by a newline.
+fn model_text(t: &Trajectory) -> String {
+    let mut text = String::new();
+    for segment in &t.segments {
+        if let Segment::Model { text: part } = segment {
+            if text.len() >= MAX_REPETITION_SCAN_BYTES {
+                break;
+            }
+            text.push_str(clip(part, MAX_REPETITION_SCAN_BYTES - text.len()));
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// Why the model's text counts as repeating itself, if it does: a passage of
+/// `repeat_ngram_words` words occurring more than `max_ngram_repeats` times (overlapping
+/// occurrences count, so a short phrase looping catches too), or a line of at least
+/// `min_repeat_line_bytes` occurring more than `max_line_repeats` times.
+pub fn repeated_text(t: &Trajectory, config: &FilterConfig) -> Option<String> {
+    if config.max_ngram_repeats.is_none() && config.max_line_repeats.is_none() {
+        return None;
+    }
+    let text = model_text(t);
+    if let Some(max) = config.max_ngram_repeats {
+        let n = config.repeat_ngram_words.max(1);
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let mut counts: HashMap<&[&str], usize> = HashMap::new();
+        for gram in words.windows(n) {
+            let count = counts.entry(gram).or_default();
+            *count += 1;
+            if *count > max {
+                return Some(format!(
+                    "a {n}-word passage occurs more than {max} times: {:?}",
+                    clip(&gram.join(" "), 120)
+                ));
+            }
+        }
+    }
+    if let Some(max) = config.max_line_repeats {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for line in text.lines().map(str::trim) {
+            if line.len() < config.min_repeat_line_bytes {
+                continue;
+            }
+            let count = counts.entry(line).or_default();
+            *count += 1;
+            if *count > max {
+                return Some(format!(
+                    "a line occurs more than {max} times: {:?}",
+                    clip(line, 120)
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// The paper's seed selection: how a plain run (the same model, no hints) did on each problem,
+/// so that only problems it gets wrong, and the hinted run gets right, are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Baseline {
+    /// Per problem id: (plain trajectories, how many of them are right).
+    pub problems: HashMap<String, (usize, usize)>,
+}
+
+impl Baseline {
+    /// Records one scored plain trajectory.
+    pub fn add(&mut self, id: &str, right: bool) {
+        let entry = self.problems.entry(id.to_string()).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(right);
+    }
+
+    /// Problems some plain trajectory solves.
+    pub fn solved(&self) -> usize {
+        self.problems
+            .values()
+            .filter(|(_, right)| *right > 0)
+            .count()
+    }
+
+    /// Drops a trajectory of a problem the plain run solves, or has no trajectory for (it
+    /// cannot show that the hints made the difference).
+    pub fn check(&self, id: &str) -> Option<Dropped> {
+        match self.problems.get(id) {
+            None => drop(
+                FilterName::SolvedWithoutHints,
+                "no plain run of this problem to compare with",
+            ),
+            Some((n, right)) if *right > 0 => drop(
+                FilterName::SolvedWithoutHints,
+                format!("the plain run (no hints) solves it: {right} of {n} right"),
+            ),
+            Some(_) => None,
+        }
+    }
 }
 
 /// A tool call that failed or printed nothing and was not followed by any acknowledgement.
@@ -435,7 +575,7 @@ pub fn select(config: &FilterConfig, candidates: Vec<Candidate>) -> BTreeMap<usi
 mod tests {
     use super::*;
     use crate::rft::score::{Method, Score};
-    use crate::trajectory::{ToolStatus, TrajectoryBuilder};
+    use crate::trajectory::{InsertPoint, ToolStatus, TrajectoryBuilder};
 
     /// A math trajectory whose gold answer is 2.
     fn traj() -> TrajectoryBuilder {
@@ -523,6 +663,70 @@ mod tests {
             check(&cfg, &looping).unwrap().filter,
             FilterName::RepeatedCode
         );
+    }
+
+    #[test]
+    fn repeated_text_catches_loops_not_rechecks() {
+        let cfg = FilterConfig::default();
+        let ok = |t: TrajectoryBuilder| repeated_text(&t.build(), &cfg);
+        let passage = "so the sum of the first ten squares is three hundred and eighty five which \
+                       we can verify by adding them one at a time";
+        // An honest re-check may repeat a passage a few times...
+        let recheck = (0..DEFAULT_MAX_NGRAM_REPEATS)
+            .map(|i| format!("{passage}. Check {i}.\n"))
+            .collect::<String>();
+        assert_eq!(ok(traj().model(recheck.clone())), None);
+        // ...one more is a loop.
+        let looped = recheck + passage;
+        let why = ok(traj().model(looped)).unwrap();
+        assert!(why.contains("20-word passage"), "{why}");
+        // A short phrase looping: its overlapping windows repeat at once.
+        let why = ok(traj().model("Wait, no. ".repeat(40))).unwrap();
+        assert!(why.contains("more than 4 times"), "{why}");
+        // A line repeated, with other text between (not one passage).
+        let line = "Let me double-check this result carefully.";
+        let mut text = String::new();
+        for i in 0..=DEFAULT_MAX_LINE_REPEATS {
+            text.push_str(&format!("{line}\nstep {i} gives {}\n", i * i));
+        }
+        let why = ok(traj().model(text.clone())).unwrap();
+        assert!(why.starts_with("a line occurs more than 8 times"), "{why}");
+        // Hints and outputs are the driver's text: they never count.
+        let hinted = (0..10).fold(traj(), |t, _| {
+            t.model("x ").hint(
+                "h",
+                InsertPoint::BeforeThinkEnd,
+                format!("{line}\n{passage}\n"),
+            )
+        });
+        assert_eq!(ok(hinted), None);
+        // Off switches.
+        let off = FilterConfig {
+            max_line_repeats: None,
+            max_ngram_repeats: None,
+            ..FilterConfig::default()
+        };
+        assert_eq!(repeated_text(&traj().model(text).build(), &off), None);
+        // Through `check`, with its filter name.
+        let s = scored(
+            traj().model("Wait, no. ".repeat(40)).tool_call("1", "1"),
+            Some(true),
+        );
+        assert_eq!(check(&cfg, &s).unwrap().filter, FilterName::RepeatedText);
+    }
+
+    #[test]
+    fn the_baseline_keeps_problems_only_the_hints_solve() {
+        let mut b = Baseline::default();
+        b.add("easy", false);
+        b.add("easy", true);
+        b.add("hard", false);
+        assert_eq!(b.solved(), 1);
+        let d = b.check("easy").unwrap();
+        assert_eq!(d.filter, FilterName::SolvedWithoutHints);
+        assert!(d.reason.contains("1 of 2 right"), "{}", d.reason);
+        assert_eq!(b.check("hard"), None);
+        assert!(b.check("unseen").unwrap().reason.contains("no plain run"));
     }
 
     #[test]

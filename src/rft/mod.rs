@@ -3,7 +3,7 @@
 //!
 //! - [`score`]: the verdict of one trajectory (math answer or code tests).
 //! - [`filter`]: which scored trajectories are kept, and why the others are dropped.
-//! - [`export`]: kept trajectories as SFT examples.
+//! - [`export`]: kept trajectories as SFT examples (chat messages, or prompt/completion).
 //! - [`stream`]: those steps over JSONL files, line by line, in bounded memory.
 //! - [`report`]: a round's report and the record of each drop.
 //! - [`round`]: the resumable round folder and its steps.
@@ -21,6 +21,6 @@ pub use error::RftError;
 pub use report::{DropRecord, Report};
 pub use round::{Round, RoundSteps, Step, StepsDone};
 pub use stream::{
-    Progress, SCORE_CHUNK, ScoreSummary, export_stream, filter_file, pairs_stream, score_parallel,
-    score_stream,
+    ExportSummary, Progress, SCORE_CHUNK, ScoreSummary, baseline_stream, export_stream,
+    filter_file, pairs_stream, score_parallel, score_stream,
 };

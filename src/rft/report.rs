@@ -36,10 +36,36 @@ pub struct Report {
     pub hints_per_trajectory: f64,
     /// Trajectories kept.
     pub kept: usize,
+    /// Problems with a kept trajectory.
+    #[serde(default)]
+    pub kept_problems: usize,
+    /// The plain run (no hints) of the paper's seed selection, when the round made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineReport>,
+    /// How the round sampled (set by `start rft`), e.g. "temperature 0.6, top-p 0.95".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<String>,
     /// Drops per filter (every filter listed, zero included).
     pub drops: BTreeMap<String, usize>,
     /// Lines exported as SFT data (set by the export step).
     pub exported: Option<usize>,
+    /// Lines exported as pre-rendered prompt/completion pairs (set by the export step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exported_prompt_completion: Option<usize>,
+    /// Of those, prompts rendered here as ChatML because the trajectory had no rendered prompt.
+    #[serde(default)]
+    pub chatml_fallbacks: usize,
+}
+
+/// The plain run of the paper's seed selection: the same model, no hints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineReport {
+    /// Problems with a plain trajectory.
+    pub problems: usize,
+    /// Plain trajectories.
+    pub trajectories: usize,
+    /// Problems the plain run solves (their hinted trajectories are dropped).
+    pub solved: usize,
 }
 
 impl Report {
@@ -61,9 +87,23 @@ impl Report {
                 self.answered_before_hints
             ));
         }
+        if let Some(sampling) = &self.sampling {
+            s.push_str(&format!("\nsampling: {sampling}"));
+        }
+        if let Some(b) = &self.baseline {
+            s.push_str(&format!(
+                "\nselection: hinted right and plain wrong (the paper's seed selection): the plain \
+                 run (no hints, {} trajectories) solves {} of {} problems; their hinted \
+                 trajectories are dropped",
+                b.trajectories, b.solved, b.problems
+            ));
+        }
         s.push_str(&format!(
-            "\n{:.2} tool calls, {:.2} hints per trajectory\nkept {}",
-            self.tool_calls_per_trajectory, self.hints_per_trajectory, self.kept
+            "\n{:.2} tool calls, {:.2} hints per trajectory\nkept {} trajectories of {} problems",
+            self.tool_calls_per_trajectory,
+            self.hints_per_trajectory,
+            self.kept,
+            self.kept_problems
         ));
         let dropped: Vec<String> = self
             .drops
@@ -76,6 +116,15 @@ impl Report {
         }
         if let Some(n) = self.exported {
             s.push_str(&format!("\nexported {n}"));
+        }
+        if let Some(n) = self.exported_prompt_completion {
+            s.push_str(&format!(", and {n} as prompt/completion"));
+            if self.chatml_fallbacks > 0 {
+                s.push_str(&format!(
+                    " ({} prompts rendered as ChatML: their trajectories carry no rendered prompt)",
+                    self.chatml_fallbacks
+                ));
+            }
         }
         s.push('\n');
         s

@@ -1,9 +1,13 @@
 //! A Hint-RFT round folder, which makes `start rft` resumable.
 //!
 //! A round folder holds `trajectories.jsonl` (from `start infer`), `scored.jsonl`,
-//! `kept.jsonl`, `dropped.jsonl` (one `{id, sample, filter, reason}` per drop), `sft.jsonl`,
-//! `report.json`, `report.txt`, and `round.json`, the steps finished so far. Each step writes
-//! a `.partial` file and renames it when done, so a killed round redoes at most one step.
+//! `kept.jsonl`, `dropped.jsonl` (one `{id, sample, filter, reason}` per drop), `sft.jsonl`
+//! (chat messages), `sft-prompt-completion.jsonl` (pre-rendered prompt/completion pairs),
+//! `report.json`, `report.txt`, and `round.json`, the steps finished so far. With the paper's
+//! seed selection it also holds `plain.jsonl` (the same model without hints) and
+//! `plain-scored.jsonl`. Each step writes a `.partial` file and renames it when done, so a
+//! killed round redoes at most one step. A round's options are fixed by its first run: a
+//! changed option needs a new folder.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -12,11 +16,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::{RftError, file_err};
-use super::export::ExportOptions;
+use super::export::{ExportFormat, ExportOptions};
 use super::filter::FilterConfig;
 use super::report::Report;
 use super::score::{Scorer, load_tests};
-use super::stream::{ScoreSummary, export_stream, filter_file, score_stream};
+use super::stream::{ScoreSummary, baseline_stream, export_stream, filter_file, score_stream};
 use crate::jsonl::{JsonlError, LineError, LineReader};
 
 /// The steps of a round, in order.
@@ -25,8 +29,12 @@ use crate::jsonl::{JsonlError, LineError, LineReader};
 pub enum Step {
     /// `start infer` into `trajectories.jsonl`.
     Sample,
+    /// `start infer` without hints into `plain.jsonl` (the seed selection's plain run).
+    SamplePlain,
     /// Scoring into `scored.jsonl`.
     Score,
+    /// Scoring `plain.jsonl` into `plain-scored.jsonl`.
+    ScorePlain,
     /// Filtering into `kept.jsonl` and `dropped.jsonl`, with the report.
     Filter,
     /// Exporting `sft.jsonl`.
@@ -122,8 +130,13 @@ pub struct RoundSteps<'a, 's> {
     pub jobs: usize,
     /// Which trajectories are kept.
     pub filter: FilterConfig,
-    /// How kept trajectories are exported.
+    /// How kept trajectories are exported (both forms are written; `format` is ignored).
     pub export: ExportOptions,
+    /// Keep only problems a plain run (`plain.jsonl`, no hints) gets wrong: the paper's seed
+    /// selection.
+    pub plain_baseline: bool,
+    /// How the round sampled, for the report.
+    pub sampling: Option<String>,
 }
 
 /// What the steps run now reported (`None` for a step finished before).
@@ -131,6 +144,8 @@ pub struct RoundSteps<'a, 's> {
 pub struct StepsDone {
     /// The score step's counts.
     pub scored: Option<ScoreSummary>,
+    /// The plain run's score counts (seed selection).
+    pub plain_scored: Option<ScoreSummary>,
     /// The round's report after filtering (and export).
     pub report: Option<Report>,
 }
@@ -176,20 +191,46 @@ impl Round {
             self.finish(Step::Score)?;
             done.scored = Some(summary);
         }
+        if steps.plain_baseline && !self.is_done(Step::ScorePlain) {
+            if steps.scorer.tests.is_empty() {
+                let (tests, _) = load_tests(open(steps.problems)?)?;
+                steps.scorer.tests = tests;
+            }
+            let mut out = self.create("plain-scored.jsonl")?;
+            let bytes = |b: u64| progress(Step::ScorePlain, b);
+            let summary = score_stream(
+                &steps.scorer,
+                open(&self.path("plain.jsonl"))?,
+                &mut out,
+                steps.jobs,
+                &bytes,
+            )?;
+            drop(out);
+            self.commit("plain-scored.jsonl")?;
+            self.finish(Step::ScorePlain)?;
+            done.plain_scored = Some(summary);
+        }
         if !self.is_done(Step::Filter) {
+            let baseline = if steps.plain_baseline {
+                Some(baseline_stream(open(&self.path("plain-scored.jsonl"))?)?.0)
+            } else {
+                None
+            };
             let mut kept = self.create("kept.jsonl")?;
             let mut dropped = self.create("dropped.jsonl")?;
             let bytes = |b: u64| progress(Step::Filter, b);
             let skipped = skipped.clone();
-            let report = filter_file(
+            let mut report = filter_file(
                 &self.path("scored.jsonl"),
                 &steps.filter,
+                baseline.as_ref(),
                 &mut kept,
                 &mut dropped,
                 &bytes,
                 move |e| skipped(e),
             )?;
             drop((kept, dropped));
+            report.sampling = steps.sampling.clone();
             self.commit("kept.jsonl")?;
             self.commit("dropped.jsonl")?;
             report.write(&report_path)?;
@@ -197,22 +238,33 @@ impl Round {
             done.report = Some(report);
         }
         if !self.is_done(Step::Export) {
+            let bytes = |b: u64| progress(Step::Export, b / 2);
             let mut out = self.create("sft.jsonl")?;
-            let bytes = |b: u64| progress(Step::Export, b);
-            let (n, _) = export_stream(
-                open(&self.path("kept.jsonl"))?,
-                &mut out,
-                &steps.export,
-                &bytes,
-            )?;
+            let messages = ExportOptions {
+                format: ExportFormat::Messages,
+                ..steps.export.clone()
+            };
+            let n = export_stream(open(&self.path("kept.jsonl"))?, &mut out, &messages, &bytes)?;
+            drop(out);
+            let kept_bytes = std::fs::metadata(self.path("kept.jsonl")).map_or(0, |m| m.len());
+            let bytes = |b: u64| progress(Step::Export, kept_bytes / 2 + b / 2);
+            let mut out = self.create("sft-prompt-completion.jsonl")?;
+            let pairs = ExportOptions {
+                format: ExportFormat::PromptCompletion,
+                ..steps.export.clone()
+            };
+            let pc = export_stream(open(&self.path("kept.jsonl"))?, &mut out, &pairs, &bytes)?;
             drop(out);
             self.commit("sft.jsonl")?;
+            self.commit("sft-prompt-completion.jsonl")?;
             let mut report: Report = match std::fs::read(&report_path) {
                 Ok(bytes) => serde_json::from_slice(&bytes)
                     .map_err(|e| file_err(&report_path)(std::io::Error::other(e)))?,
                 Err(e) => return Err(file_err(&report_path)(e)),
             };
-            report.exported = Some(n);
+            report.exported = Some(n.exported);
+            report.exported_prompt_completion = Some(pc.exported);
+            report.chatml_fallbacks = pc.chatml_fallbacks;
             report.write(&report_path)?;
             self.finish(Step::Export)?;
             done.report = Some(report);

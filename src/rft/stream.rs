@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use start_grade::answer::Verdict;
 
 use super::error::{RftError, file_err};
-use super::export::{ExportOptions, to_example};
-use super::filter::{self, Candidate, FilterConfig, FilterName};
-use super::report::{DropRecord, Report};
+use super::export::{ExportFormat, ExportOptions, to_example, to_prompt_completion};
+use super::filter::{self, Baseline, Candidate, FilterConfig, FilterName};
+use super::report::{BaselineReport, DropRecord, Report};
 use super::score::{Method, Pair, Scored, Scorer};
 use crate::jsonl::{self, JsonlError, LineError, LineReader};
 use crate::trajectory::{Segment, Trajectory};
@@ -135,7 +135,9 @@ pub fn pairs_stream(
     Ok((n, equal, bad))
 }
 
-/// Filters a scored file (two streaming passes) into `kept` and `dropped` and reports.
+/// Filters a scored file (two streaming passes) into `kept` and `dropped` and reports. With a
+/// `baseline` (a plain run's scores, [`baseline_stream`]), only problems it does not solve keep
+/// trajectories: the paper's seed selection.
 ///
 /// Over-long lines are skipped, counted in [`Report::bad_lines`] and given to `skip_report`.
 ///
@@ -144,6 +146,7 @@ pub fn pairs_stream(
 pub fn filter_file(
     input: &Path,
     config: &FilterConfig,
+    baseline: Option<&Baseline>,
     kept: &mut impl Write,
     dropped: &mut impl Write,
     progress: Progress<'_>,
@@ -183,7 +186,9 @@ pub fn filter_file(
             report.answered_before_hints += 1;
             before_right += usize::from(b);
         }
-        match filter::check(config, &s) {
+        let verdict =
+            filter::check(config, &s).or_else(|| baseline.and_then(|b| b.check(&s.trajectory.id)));
+        match verdict {
             Some(d) => {
                 drops.insert(index, d);
             }
@@ -197,6 +202,7 @@ pub fn filter_file(
     // Pass 2: write.
     let mut reader = open()?;
     let mut index = 0usize;
+    let mut kept_problems = std::collections::HashSet::new();
     // Pass 1 counted the lines this pass skips.
     while let Some(line) = reader.next_record(&mut 0)? {
         let Ok(key) = serde_json::from_slice::<KeyOnly>(line) else {
@@ -216,6 +222,7 @@ pub fn filter_file(
                 kept.write_all(line).map_err(JsonlError::from)?;
                 kept.write_all(b"\n").map_err(JsonlError::from)?;
                 report.kept += 1;
+                kept_problems.insert(key.id);
             }
         }
         index += 1;
@@ -230,6 +237,12 @@ pub fn filter_file(
         *report.drops.entry(d.filter.to_string()).or_default() += 1;
     }
     report.problems = solved.len();
+    report.kept_problems = kept_problems.len();
+    report.baseline = baseline.map(|b| BaselineReport {
+        problems: b.problems.len(),
+        trajectories: b.problems.values().map(|(n, _)| n).sum(),
+        solved: b.solved(),
+    });
     let n = report.trajectories.max(1) as f64;
     report.pass_rate = report.correct as f64 / n;
     report.problem_pass_rate =
@@ -248,7 +261,20 @@ struct KeyOnly {
     sample: u32,
 }
 
-/// Exports a trajectory (or scored) stream as SFT JSONL; returns (exported, bad lines).
+/// What [`export_stream`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportSummary {
+    /// Examples written.
+    pub exported: usize,
+    /// Lines that were not trajectories (skipped).
+    pub bad_lines: usize,
+    /// Prompt/completion examples whose prompt is a ChatML rendering made here, because the
+    /// trajectory carries no `rendered_prompt` (written by an older `start`, or a backend that
+    /// does not render one): check that ChatML is the model's template.
+    pub chatml_fallbacks: usize,
+}
+
+/// Exports a trajectory (or scored) stream as SFT JSONL in `opts.format`.
 ///
 /// # Errors
 /// I/O errors (an over-long line is skipped and counted as bad).
@@ -257,18 +283,53 @@ pub fn export_stream(
     output: &mut impl Write,
     opts: &ExportOptions,
     progress: Progress<'_>,
-) -> Result<(usize, usize), RftError> {
-    let (mut n, mut bad) = (0, 0);
-    while let Some(line) = reader.next_record(&mut bad)? {
+) -> Result<ExportSummary, RftError> {
+    let mut summary = ExportSummary::default();
+    while let Some(line) = reader.next_record(&mut summary.bad_lines)? {
         match serde_json::from_slice::<Trajectory>(line) {
             Ok(t) => {
-                jsonl::write_line(output, &to_example(&t, opts))?;
-                n += 1;
+                match opts.format {
+                    ExportFormat::Messages => jsonl::write_line(output, &to_example(&t, opts))?,
+                    ExportFormat::PromptCompletion => {
+                        let (example, rendered) = to_prompt_completion(&t, opts);
+                        summary.chatml_fallbacks += usize::from(!rendered);
+                        jsonl::write_line(output, &example)?;
+                    }
+                }
+                summary.exported += 1;
             }
-            Err(_) => bad += 1,
+            Err(_) => summary.bad_lines += 1,
         }
         progress(reader.bytes_read());
     }
     output.flush().map_err(JsonlError::from)?;
-    Ok((n, bad))
+    Ok(summary)
+}
+
+/// Reads a plain run's scored trajectories (`start score` of a run without hints) into the
+/// [`Baseline`] of the paper's seed selection; returns it and the lines skipped.
+///
+/// # Errors
+/// I/O errors (an over-long or malformed line is skipped and counted).
+pub fn baseline_stream(
+    mut reader: LineReader<impl BufRead>,
+) -> Result<(Baseline, usize), RftError> {
+    #[derive(Deserialize)]
+    struct PlainScore {
+        correct: Option<bool>,
+    }
+    #[derive(Deserialize)]
+    struct PlainLine {
+        id: String,
+        score: PlainScore,
+    }
+    let mut baseline = Baseline::default();
+    let mut bad = 0;
+    while let Some(line) = reader.next_record(&mut bad)? {
+        match serde_json::from_slice::<PlainLine>(line) {
+            Ok(p) => baseline.add(&p.id, p.score.correct == Some(true)),
+            Err(_) => bad += 1,
+        }
+    }
+    Ok((baseline, bad))
 }

@@ -5,9 +5,11 @@
 //! inserted hints (which one, where, why) and output blocks; every executed code block is also a
 //! [`ToolCall`] with its outcome and timing. [`TrajectoryWriter`] appends one JSON line per
 //! trajectory and flushes it; reopening a file skips the finished `(id, sample)` pairs and drops
-//! a torn last line, so a killed run resumes without loss or duplicates.
+//! a torn last line, so a killed run resumes without loss or duplicates. [`merge`] joins such
+//! files (one per shard) into one, by the same key.
 
 mod builder;
+pub mod merge;
 mod writer;
 
 use serde::{Deserialize, Serialize};

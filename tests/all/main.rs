@@ -2,7 +2,8 @@
 //! test: the CLI, judging, the hostile-guest suite (through the library, `start judge` and
 //! `startd`), Hint-infer (the driver with a real sandbox session, the resumable CLI killed and
 //! rerun, the `openai` backend against a local streaming server, the `llama` backend on a real
-//! small GGUF model), Hint-RFT, and the CLI through a real `startd`.
+//! small GGUF model), sharding and merging, Hint-RFT, the cluster files in `deploy/`, and the
+//! CLI through a real `startd`.
 //!
 //! One binary, grouped by theme (as wasmtime's `tests/all`); the sandbox's own tests live in
 //! `crates/start-sandbox/tests`. The runtime comes from the cache
@@ -11,11 +12,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod deploy;
 mod hostile;
 mod huge_lines;
 mod infer;
 mod judge;
 mod rft;
+mod shards;
 mod venv;
 mod via_daemon;
 

@@ -5,8 +5,6 @@
 //! The folder is `$CARGO_TARGET_TMPDIR/venvs/NAME`; a marker file records the requirements it
 //! was made with, so changing them rebuilds it. Nothing outside the target folder is touched.
 
-#![allow(dead_code)] // TODO(merge): used by the server and deploy tests of issue 15
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

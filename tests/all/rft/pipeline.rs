@@ -340,6 +340,7 @@ fn score_filter_export() {
     let report = rft::filter_file(
         &scored_path,
         &config,
+        None,
         &mut kept,
         &mut dropped,
         &|_| {},
@@ -394,7 +395,7 @@ fn score_filter_export() {
 
     // Export.
     let mut sft = Vec::new();
-    let (n, bad) = rft::export_stream(
+    let summary = rft::export_stream(
         LineReader::new(&kept[..], "kept"),
         &mut sft,
         &ExportOptions {
@@ -404,7 +405,7 @@ fn score_filter_export() {
         &|_| {},
     )
     .unwrap();
-    assert_eq!((n, bad), (9, 0));
+    assert_eq!((summary.exported, summary.bad_lines), (9, 0));
     let sft = String::from_utf8(sft).unwrap();
     assert_eq!(sft.lines().count(), 9);
     for line in sft.lines() {
