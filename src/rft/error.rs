@@ -10,6 +10,9 @@ pub enum RftError {
     /// Reading or writing JSONL failed.
     #[error(transparent)]
     Jsonl(#[from] JsonlError),
+    /// The ChatML fallback prompt of an export could not be rendered.
+    #[error("cannot render the fallback ChatML prompt: {0}")]
+    Template(#[from] crate::infer::template::TemplateError),
     /// A file could not be opened, created or renamed.
     #[error("{path}: {source}")]
     File {

@@ -17,7 +17,8 @@
 
 use serde::Serialize;
 
-use crate::infer::backend::{Prompt, chatml};
+use crate::infer::backend::Prompt;
+use crate::infer::template::{ChatTemplate, Preset, TemplateError};
 use crate::trajectory::{Segment, Trajectory};
 
 /// Which form the examples take.
@@ -113,7 +114,13 @@ fn assistant_text(t: &Trajectory) -> (String, Vec<(usize, usize)>) {
 /// The prompt/completion example for a trajectory, and whether its prompt is the one the
 /// model was given (`true`) or, for a trajectory without `rendered_prompt`, a ChatML rendering
 /// of `opts.system` and the user prompt made here (`false`; the caller says so).
-pub fn to_prompt_completion(t: &Trajectory, opts: &ExportOptions) -> (PromptCompletion, bool) {
+///
+/// # Errors
+/// [`TemplateError`] when the ChatML fallback cannot be rendered (its fuel ran out).
+pub fn to_prompt_completion(
+    t: &Trajectory,
+    opts: &ExportOptions,
+) -> Result<(PromptCompletion, bool), TemplateError> {
     let (prompt, rendered) = match &t.rendered_prompt {
         Some(p) => (p.clone(), true),
         None => {
@@ -121,7 +128,8 @@ pub fn to_prompt_completion(t: &Trajectory, opts: &ExportOptions) -> (PromptComp
                 system: opts.system.clone(),
                 user: t.prompt.clone(),
             };
-            (chatml(&prompt), false)
+            let chatml = ChatTemplate::preset(Preset::ChatMl).render(&prompt)?;
+            (chatml.text, false)
         }
     };
     let (completion, spans) = assistant_text(t);
@@ -134,7 +142,7 @@ pub fn to_prompt_completion(t: &Trajectory, opts: &ExportOptions) -> (PromptComp
             sample: t.sample,
         }),
     };
-    (example, rendered)
+    Ok((example, rendered))
 }
 
 /// The SFT example for a trajectory: the prompt as the user message, the whole assistant text
@@ -219,7 +227,7 @@ mod tests {
         };
         let mut t = base.build();
         t.rendered_prompt = Some("<｜User｜>What is 1+1?<｜Assistant｜><think>\n".into());
-        let (ex, rendered) = to_prompt_completion(&t, &opts);
+        let (ex, rendered) = to_prompt_completion(&t, &opts).unwrap();
         assert!(rendered);
         assert_eq!(ex.prompt, "<｜User｜>What is 1+1?<｜Assistant｜><think>\n");
         // Everything before </think> is in the completion, output block included.
@@ -233,7 +241,7 @@ mod tests {
         );
         // Without a rendered prompt: ChatML of the system and user prompt, and says so.
         t.rendered_prompt = None;
-        let (ex, rendered) = to_prompt_completion(&t, &opts);
+        let (ex, rendered) = to_prompt_completion(&t, &opts).unwrap();
         assert!(!rendered);
         assert_eq!(
             ex.prompt,

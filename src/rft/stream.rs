@@ -291,7 +291,7 @@ pub fn export_stream(
                 match opts.format {
                     ExportFormat::Messages => jsonl::write_line(output, &to_example(&t, opts))?,
                     ExportFormat::PromptCompletion => {
-                        let (example, rendered) = to_prompt_completion(&t, opts);
+                        let (example, rendered) = to_prompt_completion(&t, opts)?;
                         summary.chatml_fallbacks += usize::from(!rendered);
                         jsonl::write_line(output, &example)?;
                     }
