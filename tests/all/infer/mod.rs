@@ -4,5 +4,6 @@
 #[cfg(feature = "llama")]
 mod llama;
 mod openai;
+mod placement;
 mod resume;
 mod scripted;
