@@ -37,22 +37,16 @@ fn killed_run_resumes_without_loss_or_duplicates() {
     let output = dir.path().join("out.jsonl");
     let command = || {
         let mut c = crate::start();
-        c.args([
-            "infer",
-            "--quiet",
-            "--no-end-hints",
-            "--hint-gap-tokens",
-            "0",
-        ])
-        .args(["--samples", "2"])
-        .arg("--model")
-        .arg(format!("scripted:{}", script.display()))
-        .arg("--scripted-delay-ms")
-        .arg("25")
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(&output);
+        c.args(["infer", "--quiet", "--no-end-hints", "--samples", "2"])
+            .args(["--hint-gap-tokens", "0"])
+            .arg("--model")
+            .arg(format!("scripted:{}", script.display()))
+            .arg("--scripted-delay-ms")
+            .arg("25")
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(&output);
         c
     };
 
