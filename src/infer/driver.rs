@@ -1047,9 +1047,9 @@ mod tests {
         // A library with another code hint gives that one after the debug hint (math hints are
         // not for code problems).
         let two = HintLibrary::from_toml(
-            "[[hint]]\nid = \"debug\"\nkind = \"code\"\ntext = \"Tests: {testcase}\n```python\"\n\
-             [[hint]]\nid = \"check\"\nkind = \"code\"\ntext = \"let me check.\n```python\"\n\
-             [[hint]]\nid = \"m\"\nkind = \"math\"\ntext = \"m\n```python\"\n",
+            "[[hint]]\nid = \"debug\"\nkind = \"code\"\ntext = \"Tests: {testcase}\\n```python\"\n\
+             [[hint]]\nid = \"check\"\nkind = \"code\"\ntext = \"let me check.\\n```python\"\n\
+             [[hint]]\nid = \"m\"\nkind = \"math\"\ntext = \"m\\n```python\"\n",
         )
         .unwrap();
         let mut with_debug = 0;
