@@ -764,14 +764,13 @@ mod tests {
         }
     }
 
+    /// A code problem read as a dataset row is (every optional field absent).
     fn code_problem() -> Problem {
-        Problem {
-            id: "c".into(),
-            kind: ProblemKind::Code,
-            text: "Sum numbers.\n\nSample Input 1\n\n1 2 3\n\nSample Output 1\n\n6\n".into(),
-            answer: None,
-            tests: None,
-        }
+        let row = r#"{"id": "c", "kind": "code", "problem": "Sum numbers.\n\nSample Input 1\n\n1 2 3\n\nSample Output 1\n\n6\n"}"#;
+        let fields = crate::problem::Fields::default();
+        let (mut problems, _) =
+            crate::problem::read_jsonl(row.as_bytes(), "test", &fields, ProblemKind::Math).unwrap();
+        problems.remove(0)
     }
 
     fn hint_ids(t: &Trajectory) -> Vec<String> {

@@ -11,7 +11,7 @@ use start::infer::backend::scripted::ScriptedBackend;
 use start::infer::driver::{Driver, GenerateOptions, SessionRunner};
 use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
-use start::problem::{Problem, ProblemKind};
+use start::problem::{self, Fields, ProblemKind};
 use start::trajectory::{InsertPoint, Segment, THINK_END, Trajectory};
 
 const THOUGHTS: usize = 200;
@@ -60,14 +60,16 @@ fn run(script: &str, sample: u32, options: &GenerateOptions) -> Trajectory {
     let hints = HintLibrary::bundled();
     let driver = Driver::new(&backend, &hints, options);
     let mut runner = SessionRunner::for_options(crate::sandbox(), options);
-    let problem = Problem {
-        id: "thought".into(),
-        kind: ProblemKind::Math,
-        text: "What is 6*7?".into(),
-        answer: Some("42".into()),
-        tests: None,
-    };
-    driver.run(&problem, sample, &mut runner).unwrap()
+    // Read as a dataset row is: every optional field absent.
+    let row = r#"{"id": "thought", "problem": "What is 6*7?", "answer": "42"}"#;
+    let (problems, _) = problem::read_jsonl(
+        row.as_bytes(),
+        "test",
+        &Fields::default(),
+        ProblemKind::Math,
+    )
+    .unwrap();
+    driver.run(&problems[0], sample, &mut runner).unwrap()
 }
 
 fn options(policy: InsertPolicy) -> GenerateOptions {
