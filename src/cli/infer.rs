@@ -91,12 +91,31 @@ pub struct InferArgs {
     /// Do not insert hints before the end of thinking.
     #[arg(long)]
     no_end_hints: bool,
-    /// Hints per trajectory, at most.
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    max_hints: u32,
-    /// Probability that a trigger word gets a hint.
+    /// Hints after trigger words per trajectory, at most.
+    #[arg(long, default_value_t = start::infer::insert::DEFAULT_MAX_TRIGGER_HINTS, value_name = "N")]
+    max_trigger_hints: u32,
+    /// Hints before the end of thinking (`</think>` or the end of sequence) per trajectory, at
+    /// most; each makes the model think on with a tool call. Trigger hints never use them up.
+    #[arg(long, default_value_t = start::infer::insert::DEFAULT_MAX_END_HINTS, value_name = "N")]
+    max_end_hints: u32,
+    /// Hints of both kinds together, at most (default: the two budgets' sum). Trigger hints
+    /// leave room for the end hints within it: --max-hints 2 is one of each.
+    #[arg(long, value_name = "N")]
+    max_hints: Option<u32>,
+    /// Generated tokens since the last hint (or the start) before a trigger word may get a
+    /// hint, so that trigger hints spread over the thought instead of taking its first "Wait"s;
+    /// about a third of the model's usual thought fits (default 2048, or a quarter of
+    /// --max-tokens when that is less; 0: the first trigger words).
+    #[arg(long, value_name = "N")]
+    hint_gap_tokens: Option<u64>,
+    /// Probability that a trigger word past the gap gets a hint.
     #[arg(long, default_value_t = 1.0, value_name = "P")]
     trigger_probability: f64,
+    /// Also run the code blocks after the end of thinking (`</think>`). By default they are
+    /// the answer (a code problem's final program, for the judge): not run, no output block.
+    /// A model that never writes `</think>` thinks throughout: all its blocks run.
+    #[arg(long)]
+    run_after_think: bool,
     /// Generated tokens per trajectory, at most (default 4096; 640 with --example).
     #[arg(long, value_name = "N")]
     max_tokens: Option<u64>,
@@ -196,16 +215,24 @@ impl InferArgs {
         if self.code_memory_mib == 0 || self.code_memory_mib > 4096 {
             bail!("--code-memory-mib must be between 1 and 4096");
         }
+        let default_tokens = if self.example { 640 } else { 4096 };
+        let max_tokens = self.max_tokens.unwrap_or(default_tokens);
         let policy = InsertPolicy {
             triggers: self.triggers.iter().map(|t| t.trim().to_string()).collect(),
             after_triggers: !self.no_trigger_hints,
             before_end: !self.no_end_hints,
             trigger_probability: self.trigger_probability,
-            max_hints: self.max_hints,
+            hint_gap_tokens: self
+                .hint_gap_tokens
+                .unwrap_or(start::infer::insert::DEFAULT_HINT_GAP_TOKENS.min(max_tokens / 4)),
+            max_trigger_hints: self.max_trigger_hints,
+            max_end_hints: self.max_end_hints,
+            max_hints: self
+                .max_hints
+                .unwrap_or(self.max_trigger_hints.saturating_add(self.max_end_hints)),
             ..InsertPolicy::default()
         };
         policy.validate()?;
-        let default_tokens = if self.example { 640 } else { 4096 };
         Ok(GenerateOptions {
             policy,
             sampling: SampleParams {
@@ -214,7 +241,7 @@ impl InferArgs {
                 seed: 0,
             },
             seed: self.seed,
-            max_tokens: self.max_tokens.unwrap_or(default_tokens),
+            max_tokens,
             max_wall_time: seconds("max-wall-time", self.max_wall_time)?,
             max_tool_calls: self.max_tool_calls,
             turn_limits: TurnLimits {
@@ -229,6 +256,7 @@ impl InferArgs {
             },
             output_bytes: self.output_bytes,
             system: self.system.clone(),
+            run_after_think: self.run_after_think,
         })
     }
 

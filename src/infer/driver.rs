@@ -3,15 +3,22 @@
 //! [`Driver::run`] streams pieces from a [`Generation`], scans the model's own text with a
 //! [`Scanner`], and at each event acts:
 //!
-//! - a trigger word ("Wait") or `</think>` or the end of sequence, while the policy allows: cut
-//!   the text there, append a sampled hint (ending with an opened ```` ```python ```` fence);
-//! - a closed ```` ```python ```` block: run the code with a [`CodeRunner`] (a sandbox
-//!   [`Session`]: state carries across the trajectory's blocks), append a ```` ```output ````
-//!   block with stdout and the error if any, truncated to a set size
+//! - a trigger word ("Wait") or `</think>` or the end of sequence, where the trajectory's
+//!   [`Placement`] allows (separate budgets, a gap between trigger hints): cut the text there,
+//!   append a sampled hint (ending with an opened ```` ```python ```` fence);
+//! - a closed ```` ```python ```` block inside the thinking: run the code with a [`CodeRunner`]
+//!   (a sandbox [`Session`]: state carries across the trajectory's blocks), append a
+//!   ```` ```output ```` block with stdout and the error if any, truncated to a set size
 //!   ([`start_grade::fence::output_block`]: its fence outgrows any backtick run in the output);
 //!
 //! and generates on, within caps on hints, tool calls, generated tokens and wall time. The result
 //! is a [`Trajectory`] recording every segment.
+//!
+//! The thinking ends at a `</think>` that gets no hint before it. After it no hint goes in, and
+//! code blocks are not run (a code problem's final program there is for the judge, and run on
+//! empty stdin it would only feed an `EOFError` back), unless
+//! [`GenerateOptions::run_after_think`]. A model that never writes `</think>` (one without a
+//! thinking format, like the example model) thinks the whole time: every block runs.
 
 use std::time::{Duration, Instant};
 
@@ -22,8 +29,8 @@ use start_sandbox::{Outcome, Sandbox, Session, SessionLimits, Status, TurnLimits
 use crate::infer::backend::{
     Backend, BackendError, EndReason, Generation, Piece, Prompt, SampleParams,
 };
-use crate::infer::hints::{HintError, HintLibrary, HintSlots};
-use crate::infer::insert::{Event, InsertPolicy, Scanner};
+use crate::infer::hints::{Hint, HintError, HintLibrary, HintSlots};
+use crate::infer::insert::{Event, InsertPolicy, Placement, Scanner};
 use crate::infer::prompt::{hint_slots, user_prompt};
 use crate::problem::Problem;
 use crate::trajectory::{InsertPoint, Segment, StopReason, ToolCall, ToolStatus, Trajectory};
@@ -55,6 +62,9 @@ pub struct GenerateOptions {
     pub output_bytes: usize,
     /// System prompt.
     pub system: Option<String>,
+    /// Also run the code blocks after the end of thinking (`</think>`); by default they are
+    /// the answer's, not tool calls, and get no output block.
+    pub run_after_think: bool,
 }
 
 impl Default for GenerateOptions {
@@ -75,6 +85,7 @@ impl Default for GenerateOptions {
             session_limits: SessionLimits::default(),
             output_bytes: DEFAULT_OUTPUT_BYTES,
             system: None,
+            run_after_think: false,
         }
     }
 }
@@ -292,7 +303,7 @@ struct Run<'g> {
     /// Where the current model segment starts.
     seg_start: usize,
     scanner: Scanner,
-    hints_used: u32,
+    placement: Placement,
     rng: ChaCha8Rng,
 }
 
@@ -381,7 +392,7 @@ impl<'a> Driver<'a> {
             segments: Vec::new(),
             seg_start: 0,
             scanner: Scanner::new(&triggers, 0),
-            hints_used: 0,
+            placement: Placement::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
         };
         let mut tool_calls: Vec<ToolCall> = Vec::new();
@@ -414,12 +425,16 @@ impl<'a> Driver<'a> {
                 Piece::End(EndReason::Length) => break StopReason::Length,
                 Piece::End(EndReason::Eos) => {
                     if let Some(code_start) = run.scanner.code_start() {
+                        if !self.runs_code(&run) {
+                            // An unfinished block of the answer: left as the model wrote it.
+                            break StopReason::Eos;
+                        }
                         // The model stopped inside a code block: close it and run it.
                         let end = run.text.len();
                         self.tool_call(&mut run, code_start, end, true, runner, &mut tool_calls)?;
                         continue;
                     }
-                    if opts.policy.before_end && run.hints_used < opts.policy.max_hints {
+                    if run.placement.end_allowed(&opts.policy) {
                         let at = run.text.len();
                         let point = InsertPoint::BeforeEos;
                         if self.insert_hint(&mut run, at, point, problem, &testcases)? {
@@ -467,7 +482,8 @@ impl<'a> Driver<'a> {
         let policy = &self.options.policy;
         match event {
             Event::Trigger { word, end, .. } => {
-                if run.hints_used < policy.max_hints
+                let tokens = run.generation.counters().generated_tokens;
+                if run.placement.trigger_allowed(policy, tokens)
                     && draw(&mut run.rng, policy.trigger_probability)
                 {
                     let point = InsertPoint::AfterTrigger { word };
@@ -476,13 +492,20 @@ impl<'a> Driver<'a> {
                 Ok(false)
             }
             Event::ThinkEnd { start } => {
-                if policy.before_end && run.hints_used < policy.max_hints {
+                if run.placement.end_allowed(policy) {
                     let point = InsertPoint::BeforeThinkEnd;
-                    return self.insert_hint(run, start, point, problem, testcases);
+                    if self.insert_hint(run, start, point, problem, testcases)? {
+                        return Ok(true);
+                    }
+                }
+                if !run.placement.thinking_over() {
+                    run.placement.end_thinking();
+                    run.scanner.stop_triggers();
                 }
                 Ok(false)
             }
             Event::CodeOpen { .. } => Ok(false),
+            Event::CodeClose { .. } if !self.runs_code(run) => Ok(false),
             Event::CodeClose {
                 code_start,
                 fence_start,
@@ -493,6 +516,12 @@ impl<'a> Driver<'a> {
                 Ok(true)
             }
         }
+    }
+
+    /// Whether a block the model closes now is run: inside the thinking, or anywhere with
+    /// [`GenerateOptions::run_after_think`].
+    fn runs_code(&self, run: &Run<'_>) -> bool {
+        !run.placement.thinking_over() || self.options.run_after_think
     }
 
     /// The model stopped inside a block (`closing` by us): close the fence and run it.
@@ -573,11 +602,27 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
+    /// Samples a hint for `problem` uniformly among those its trajectory may still get (the
+    /// same draw as [`HintLibrary::sample`] while none is excluded); `None` when none is left.
+    fn pick_hint(&self, run: &mut Run<'_>, problem: &Problem) -> Option<&'a Hint> {
+        let hints = self.hints;
+        let open: Vec<&'a Hint> = hints
+            .of_kind(problem.kind)
+            .filter(|h| run.placement.hint_available(h))
+            .collect();
+        if open.is_empty() {
+            return None;
+        }
+        Some(open[run.rng.random_range(0..open.len())])
+    }
+
     /// Cuts the text at `at` and appends a sampled hint; the model continues inside its fence.
-    /// Returns whether it did: a hint that would complete a fence the model left unfinished
-    /// there (the text ends with ```` ```python ```` and the hint starts with a newline) is not
-    /// inserted, since a reader of the finished text would see a block open that the driver
-    /// never ran.
+    /// Returns whether it did. No hint goes in when the library has none left for the problem
+    /// (a once-per-trajectory hint, the code debug hint, that was used: see
+    /// [`crate::infer::insert::once_per_trajectory`]), or when it would complete a fence the
+    /// model left unfinished there (the text ends with ```` ```python ```` and the hint starts
+    /// with a newline), since a reader of the finished text would see a block open that the
+    /// driver never ran.
     fn insert_hint(
         &self,
         run: &mut Run<'_>,
@@ -586,7 +631,9 @@ impl<'a> Driver<'a> {
         problem: &Problem,
         testcases: &HintSlots,
     ) -> Result<bool, GenerateError> {
-        let hint = self.hints.sample(problem.kind, &mut run.rng)?;
+        let Some(hint) = self.pick_hint(run, problem) else {
+            return Ok(false);
+        };
         let prefix = match point {
             InsertPoint::AfterTrigger { .. } => &self.options.policy.trigger_separator,
             InsertPoint::BeforeThinkEnd | InsertPoint::BeforeEos => &self.options.policy.end_prefix,
@@ -600,14 +647,14 @@ impl<'a> Driver<'a> {
             return Ok(false);
         }
         run.cut(at)?;
-        let hint_id = hint.id.clone();
+        let tokens = run.generation.counters().generated_tokens;
+        run.placement.inserted(hint, &point, tokens);
         run.append(Segment::Hint {
-            hint_id,
+            hint_id: hint.id.clone(),
             point,
             text,
             offset: at,
         })?;
-        run.hints_used += 1;
         let code_start = run.text.len();
         run.scanner.enter_code(code_start);
         Ok(true)
@@ -661,15 +708,48 @@ mod tests {
         (t, runner.codes)
     }
 
-    fn only_triggers(max_hints: u32) -> GenerateOptions {
+    /// Up to `n` trigger hints, no gap, no end hints.
+    fn only_triggers(n: u32) -> GenerateOptions {
         GenerateOptions {
             policy: InsertPolicy {
                 before_end: false,
-                max_hints,
+                max_trigger_hints: n,
+                max_hints: n,
+                hint_gap_tokens: 0,
                 ..InsertPolicy::default()
             },
             ..GenerateOptions::default()
         }
+    }
+
+    /// The default budgets without the gap (the scripts are short).
+    fn no_gap() -> GenerateOptions {
+        GenerateOptions {
+            policy: InsertPolicy {
+                hint_gap_tokens: 0,
+                ..InsertPolicy::default()
+            },
+            ..GenerateOptions::default()
+        }
+    }
+
+    /// A code problem read as a dataset row is (every optional field absent).
+    fn code_problem() -> Problem {
+        let row = r#"{"id": "c", "kind": "code", "problem": "Sum numbers.\n\nSample Input 1\n\n1 2 3\n\nSample Output 1\n\n6\n"}"#;
+        let fields = crate::problem::Fields::default();
+        let (mut problems, _) =
+            crate::problem::read_jsonl(row.as_bytes(), "test", &fields, ProblemKind::Math).unwrap();
+        problems.remove(0)
+    }
+
+    fn hint_ids(t: &Trajectory) -> Vec<String> {
+        t.segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Hint { hint_id, .. } => Some(hint_id.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     fn hint_points(t: &Trajectory) -> Vec<(InsertPoint, usize)> {
@@ -847,6 +927,162 @@ mod tests {
         assert!(
             hint.1.contains("1 2 3") && hint.1.contains("Alright, now I can write a debug code")
         );
+    }
+
+    #[test]
+    fn the_end_hint_has_its_own_budget() {
+        let script = "Wait, print(1)\n```\nWait, print(2)\n```\nWait, print(3)\n```\nSo 3.\n</think>\n\
+                      print(4)\n```\nDone.";
+        let (t, codes) = run_script(script, &no_gap());
+        let points: Vec<_> = hint_points(&t).into_iter().map(|(p, _)| p).collect();
+        let wait = InsertPoint::AfterTrigger {
+            word: "Wait".into(),
+        };
+        // Both trigger hints are used, and the end of thinking still gets its own.
+        assert_eq!(
+            points,
+            [wait.clone(), wait.clone(), InsertPoint::BeforeThinkEnd]
+        );
+        assert_eq!(codes, ["print(1)\n", "print(2)\n", "print(4)\n"]);
+        assert!(!t.text().contains("</think>"));
+
+        // A total cap keeps the end hint's share: two hints in all are one of each.
+        let mut capped = no_gap();
+        capped.policy.max_hints = 2;
+        let (t, _) = run_script(script, &capped);
+        let points: Vec<_> = hint_points(&t).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(points, [wait.clone(), InsertPoint::BeforeThinkEnd]);
+
+        // Without end hints the trigger hints may take the whole total.
+        capped.policy.before_end = false;
+        let (t, _) = run_script(script, &capped);
+        let points: Vec<_> = hint_points(&t).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(points, [wait.clone(), wait]);
+
+        // Two end hints: after the first one's tool call the model ends again and gets another.
+        let mut two = no_gap();
+        two.policy.max_trigger_hints = 0;
+        two.policy.max_end_hints = 2;
+        two.policy.max_hints = 2;
+        let (t, codes) = run_script("So 3.\n</think>\nprint(3)\n```\nYes.", &two);
+        let points: Vec<_> = hint_points(&t).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            points,
+            [InsertPoint::BeforeThinkEnd, InsertPoint::BeforeEos]
+        );
+        assert_eq!(codes, ["print(3)\n", ""]);
+    }
+
+    #[test]
+    fn trigger_hints_keep_a_gap() {
+        // One token per piece: "Wait, " is the 1st, 6th, 9th and 13th.
+        let script = "Wait, no. a b c Wait, print(1)\n```\nWait, x y z Wait, print(2)\n```\nend.";
+        let mut options = only_triggers(2);
+        options.policy.hint_gap_tokens = 5;
+        let (t, codes) = run_script(script, &options);
+        assert_eq!(codes, ["print(1)\n", "print(2)\n"]);
+        let offsets: Vec<usize> = hint_points(&t).into_iter().map(|(_, at)| at).collect();
+        assert_eq!(offsets.len(), 2);
+        let text = t.text();
+        // The first "Wait" (before the gap) and the third (too soon after a hint) stay prose.
+        assert!(text.starts_with("Wait, no. a b c Wait, "), "{text}");
+        assert!(text.contains("```\nWait, x y z Wait, "), "{text}");
+        assert_eq!(offsets[0], "Wait, no. a b c Wait".len());
+
+        // Without a gap the first two "Wait"s take the budget.
+        let (t, _) = run_script(script, &only_triggers(2));
+        assert_eq!(hint_points(&t)[0].1, "Wait".len());
+    }
+
+    #[test]
+    fn the_debug_hint_goes_in_once() {
+        let script =
+            "Plan. Wait, print(1)\n```\nWait, print(2)\n```\nDone.\n</think>\nprint(3)\n```\n";
+        let hints = HintLibrary::bundled();
+        let options = no_gap();
+        let run = |hints: &HintLibrary, sample| {
+            let backend = ScriptedBackend::new(script);
+            let driver = Driver::new(&backend, hints, &options);
+            let mut runner = FakeRunner::default();
+            let t = driver.run(&code_problem(), sample, &mut runner).unwrap();
+            (t, runner.codes)
+        };
+        // The bundled library has only the debug hint for code: one hint, then none, and the
+        // `</think>` that finds no hint left ends the thinking.
+        let (t, codes) = run(&hints, 0);
+        assert_eq!(hint_ids(&t), ["debug"]);
+        assert_eq!(codes, ["print(1)\n"]);
+        assert!(t.text().contains("Done.\n</think>\nprint(3)\n```\n"));
+
+        // A library with another code hint gives that one after the debug hint (math hints are
+        // not for code problems).
+        let two = HintLibrary::from_toml(
+            "[[hint]]\nid = \"debug\"\nkind = \"code\"\ntext = \"Tests: {testcase}\\n```python\"\n\
+             [[hint]]\nid = \"check\"\nkind = \"code\"\ntext = \"let me check.\\n```python\"\n\
+             [[hint]]\nid = \"m\"\nkind = \"math\"\ntext = \"m\\n```python\"\n",
+        )
+        .unwrap();
+        let mut with_debug = 0;
+        for sample in 0..16 {
+            let (t, codes) = run(&two, sample);
+            let ids = hint_ids(&t);
+            assert_eq!((ids.len(), codes.len()), (3, 3), "{ids:?}");
+            let debug = ids.iter().filter(|id| *id == "debug").count();
+            assert!(debug <= 1, "{ids:?}");
+            assert!(ids.iter().all(|id| id != "m"), "{ids:?}");
+            with_debug += debug;
+        }
+        assert!(with_debug > 0);
+    }
+
+    #[test]
+    fn no_hint_and_no_run_after_the_thinking_ended() {
+        let script = "Plan.\n```python\nprint(1)\n```\nOK. </think>\nFinal:\n```python\nprint(input())\n```\n\
+                      Wait, done.";
+        let mut options = no_gap();
+        options.policy.max_end_hints = 0;
+        let (t, codes) = run_script(script, &options);
+        assert_eq!(codes, ["print(1)\n"]);
+        assert_eq!(
+            t.hints(),
+            0,
+            "no hint after </think>, nor at the end of sequence"
+        );
+        assert!(
+            t.text()
+                .ends_with("</think>\nFinal:\n```python\nprint(input())\n```\nWait, done."),
+            "{}",
+            t.text()
+        );
+
+        // The end hint goes before the first `</think>`; the second one, with the end budget
+        // spent, ends the thinking: its block is the answer's.
+        let script = "A. </think>\nprint(2)\n```\nB. </think>\n```python\nprint(3)\n```\nWait, end";
+        let (t, codes) = run_script(script, &no_gap());
+        assert_eq!(codes, ["print(2)\n"]);
+        assert_eq!(hint_points(&t), [(InsertPoint::BeforeThinkEnd, 3)]);
+        assert!(
+            t.text()
+                .ends_with("B. </think>\n```python\nprint(3)\n```\nWait, end")
+        );
+
+        // The model stopping inside the answer's block: it is left open, not run.
+        let (t, codes) = run_script("A. </think>\n```python\nprint(5)", &options);
+        assert!(codes.is_empty());
+        assert_eq!(t.text(), "A. </think>\n```python\nprint(5)");
+        assert_eq!(t.stop, StopReason::Eos);
+    }
+
+    #[test]
+    fn run_after_think_runs_the_answer_blocks_too() {
+        let script = "OK. </think>\n```python\nprint(3)\n```\nWait, so 3.\n```python\nprint(4)";
+        let mut options = no_gap();
+        options.policy.max_end_hints = 0;
+        options.run_after_think = true;
+        let (t, codes) = run_script(script, &options);
+        assert_eq!(codes, ["print(3)\n", "print(4)\n"]);
+        assert_eq!(t.hints(), 0, "still no hint after </think>");
+        assert!(t.text().contains("print(3)\n```\n```output\nran 1\n```\n"));
     }
 
     #[test]

@@ -485,7 +485,9 @@ mod tests {
                     let t = drive(script, &options, hints, stdout);
                     let text = t.text();
                     let ran: Vec<&str> = t.tool_calls.iter().map(|c| c.code.as_str()).collect();
-                    assert_eq!(python_blocks(&text), ran, "{text}");
+                    // The blocks after `</think>` are the answer's: not run.
+                    let thinking = &text[..text.find(THINK_END).unwrap_or(text.len())];
+                    assert_eq!(python_blocks(thinking), ran, "{text}");
                     // Each output segment is exactly what the scorer reads as a tool block's
                     // output: it ends where that output block ends, and holds its fence (and,
                     // when the driver closed the block itself, the closing fence too).

@@ -4,6 +4,7 @@
 #[cfg(feature = "llama")]
 mod llama;
 mod openai;
+mod placement;
 mod prompts;
 mod resume;
 mod scripted;

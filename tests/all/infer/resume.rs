@@ -38,6 +38,7 @@ fn killed_run_resumes_without_loss_or_duplicates() {
     let command = || {
         let mut c = crate::start();
         c.args(["infer", "--quiet", "--no-end-hints", "--samples", "2"])
+            .args(["--hint-gap-tokens", "0"])
             .arg("--model")
             .arg(format!("scripted:{}", script.display()))
             .arg("--scripted-delay-ms")

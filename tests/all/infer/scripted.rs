@@ -28,11 +28,14 @@ fn run(script: &str, options: &GenerateOptions) -> Trajectory {
     driver.run(&problem, 0, &mut runner).unwrap()
 }
 
-fn options(max_hints: u32) -> GenerateOptions {
+/// Up to `n` hints, after trigger words only, with no gap (the scripts are short).
+fn options(n: u32) -> GenerateOptions {
     GenerateOptions {
         policy: InsertPolicy {
             before_end: false,
-            max_hints,
+            max_trigger_hints: n,
+            max_hints: n,
+            hint_gap_tokens: 0,
             ..InsertPolicy::default()
         },
         ..GenerateOptions::default()
