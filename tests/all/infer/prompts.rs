@@ -38,6 +38,7 @@ fn one_trigger_hint() -> GenerateOptions {
         policy: InsertPolicy {
             before_end: false,
             max_hints: 1,
+            hint_gap_tokens: 0,
             ..InsertPolicy::default()
         },
         ..GenerateOptions::default()
@@ -212,7 +213,7 @@ fn start_infer_reads_public_tests_and_starter_code_and_hides_the_judged_tests() 
             "--max-hints",
             "1",
         ])
-        .args(["--template-preset", "qwq-32b"])
+        .args(["--template-preset", "qwq-32b", "--hint-gap-tokens", "0"])
         .arg("--model")
         .arg(format!("scripted:{}", script.display()))
         .arg("--input")

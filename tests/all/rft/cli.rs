@@ -78,7 +78,7 @@ fn rft_selects_problems_the_hints_solve_and_exports_both_forms() {
             .arg(&round)
             .arg("--input")
             .arg(&input)
-            .args(["--", "--no-end-hints", "--model"])
+            .args(["--", "--no-end-hints", "--hint-gap-tokens", "0", "--model"])
             .arg(format!("scripted:{}", script.display()))
             .assert_success()
     };
