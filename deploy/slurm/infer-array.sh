@@ -52,12 +52,14 @@ start infer \
   --shard "$SLURM_ARRAY_TASK_ID/$SHARDS" \
   --model "http://127.0.0.1:$PORT/v1" \
   --model-name qwq-32b \
+  --template-preset qwq-32b \
   --input "$DATA/problems.jsonl" \
   --output "$DATA/shards/shard-$SLURM_ARRAY_TASK_ID-of-$SHARDS.jsonl" \
   --kind math \
   --samples 4 \
   --temperature 0.6 \
   --top-p 0.95 \
+  --top-k 20 \
   --max-tokens 30000 \
   --max-wall-time 7200 \
   --jobs 128 \

@@ -24,6 +24,12 @@ use start_sandbox::{SessionLimits, TurnLimits};
 
 use super::{RuntimeArgs, read_text};
 
+/// Trajectories generated at once against a server, by default: enough to keep a vLLM or
+/// SGLang batch full.
+const DEFAULT_SERVER_JOBS: usize = 64;
+/// Most trajectories generated at once (each holds a thread and, against a server, a connection).
+const MAX_JOBS: usize = 4096;
+
 /// Problem kind on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum KindArg {
@@ -70,7 +76,8 @@ pub struct InferArgs {
     /// Base seed (hint sampling and the model's sampler; derived per problem and sample).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Trajectories generated at once (default: 1 in-process, 8 against a server).
+    /// Trajectories generated at once (default: 1 in-process, 64 against a server; at most
+    /// 4096).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
     /// Stop at the first malformed input line instead of skipping it.
@@ -116,15 +123,31 @@ pub struct InferArgs {
     /// A model that never writes `</think>` thinks throughout: all its blocks run.
     #[arg(long)]
     run_after_think: bool,
-    /// Generated tokens per trajectory, at most (default 4096; 640 with --example).
+    /// Generated tokens per trajectory, at most, across all its requests (default: 32768 against
+    /// a server, 4096 in-process, 640 with --example).
     #[arg(long, value_name = "N")]
     max_tokens: Option<u64>,
+    /// Cap on each request's max_tokens against a server (default: none, each request asks for
+    /// what the trajectory's budget and the context still allow). A request stopped by it is
+    /// continued from the text so far.
+    #[arg(long, value_name = "N")]
+    request_max_tokens: Option<u64>,
+    /// Longest wait, in seconds, for a server's reply or the next bytes of its stream; a stream
+    /// quiet for longer is stalled and retried from the text so far.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    read_timeout: f64,
+    /// Failed requests in a row (refused connections, stalls, broken streams, HTTP 429/5xx) a
+    /// trajectory retries, with exponential backoff and the server's Retry-After, before it
+    /// gives up.
+    #[arg(long, default_value_t = start::infer::backend::openai::DEFAULT_ATTEMPTS, value_name = "N")]
+    attempts: u32,
     /// Code blocks executed per trajectory, at most.
     #[arg(long, default_value_t = 8, value_name = "N")]
     max_tool_calls: u32,
-    /// Wall time per trajectory, at most, in seconds.
-    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
-    max_wall_time: f64,
+    /// Wall time per trajectory, at most, in seconds (default: 7200 against a server, 600
+    /// in-process).
+    #[arg(long, value_name = "SECONDS")]
+    max_wall_time: Option<f64>,
     /// Wall time per code block, in seconds.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     code_timeout: f64,
@@ -134,15 +157,34 @@ pub struct InferArgs {
     /// Bytes of a code block's output shown to the model.
     #[arg(long, default_value_t = start::infer::driver::DEFAULT_OUTPUT_BYTES, value_name = "BYTES")]
     output_bytes: usize,
-    /// Sampling temperature; 0 is greedy.
-    #[arg(long, default_value_t = 0.0)]
-    temperature: f32,
-    /// Nucleus sampling mass.
-    #[arg(long, default_value_t = 1.0)]
-    top_p: f32,
-    /// Context window of an in-process model, in tokens.
-    #[arg(long, default_value_t = start::infer::backend::DEFAULT_CONTEXT_TOKENS, value_name = "N")]
-    context_tokens: u32,
+    /// Sampling temperature; 0 is greedy (default: 0.6 against a server, the recommended
+    /// sampling of QwQ, DeepSeek-R1 and Qwen3 thinking; 0 in-process).
+    #[arg(long, value_name = "T")]
+    temperature: Option<f32>,
+    /// Nucleus sampling mass; 1 keeps every token (default: 0.95 against a server, 1
+    /// in-process).
+    #[arg(long, value_name = "P")]
+    top_p: Option<f32>,
+    /// Sample among the K most likely tokens only; 0 is off (default: 20 against a server, 0
+    /// in-process).
+    #[arg(long, value_name = "K")]
+    top_k: Option<u32>,
+    /// Drop tokens less likely than P times the most likely one; 0 is off.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    min_p: f32,
+    /// Presence penalty (OpenAI's, -2 to 2) on tokens already in the text; 0 is off. Qwen
+    /// suggests up to 1.5 against endless repetitions.
+    #[arg(long, default_value_t = 0.0, value_name = "X")]
+    presence_penalty: f32,
+    /// Multiplicative repetition penalty on tokens already in the text; 1 is off.
+    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    repetition_penalty: f32,
+    /// Context window, in tokens: of an in-process model (default 4096), or of a server's
+    /// model (default: its /v1/models max_model_len where it gives one, as vLLM does; else the
+    /// server's own limit decides). Every request is sized to fit it; a trajectory that fills it
+    /// ends with stop "length".
+    #[arg(long, value_name = "N")]
+    context_tokens: Option<u32>,
     /// CPU threads of an in-process model (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<i32>,
@@ -215,7 +257,12 @@ impl InferArgs {
         if self.code_memory_mib == 0 || self.code_memory_mib > 4096 {
             bail!("--code-memory-mib must be between 1 and 4096");
         }
-        let default_tokens = if self.example { 640 } else { 4096 };
+        let server = self.is_server();
+        let default_tokens = match (self.example, server) {
+            (true, _) => 640,
+            (false, true) => 32768,
+            (false, false) => 4096,
+        };
         let max_tokens = self.max_tokens.unwrap_or(default_tokens);
         let policy = InsertPolicy {
             triggers: self.triggers.iter().map(|t| t.trim().to_string()).collect(),
@@ -233,16 +280,37 @@ impl InferArgs {
             ..InsertPolicy::default()
         };
         policy.validate()?;
+        let pick = |flag: Option<f32>, on_server: f32, in_process: f32| {
+            flag.unwrap_or(if server { on_server } else { in_process })
+        };
+        let sampling = SampleParams {
+            temperature: pick(self.temperature, 0.6, 0.0).max(0.0),
+            top_p: pick(self.top_p, 0.95, 1.0),
+            top_k: self.top_k.unwrap_or(if server { 20 } else { 0 }),
+            min_p: self.min_p,
+            presence_penalty: self.presence_penalty,
+            repetition_penalty: self.repetition_penalty,
+            seed: 0,
+            budget_tokens: None,
+        };
+        if !(0.0..=1.0).contains(&sampling.top_p) || !(0.0..=1.0).contains(&sampling.min_p) {
+            bail!("--top-p and --min-p must be between 0 and 1");
+        }
+        if !(-2.0..=2.0).contains(&sampling.presence_penalty) {
+            bail!("--presence-penalty must be between -2 and 2");
+        }
+        if !(sampling.repetition_penalty.is_finite() && sampling.repetition_penalty > 0.0) {
+            bail!("--repetition-penalty must be a positive number (1 is off)");
+        }
+        let wall = self
+            .max_wall_time
+            .unwrap_or(if server { 7200.0 } else { 600.0 });
         Ok(GenerateOptions {
             policy,
-            sampling: SampleParams {
-                temperature: self.temperature.max(0.0),
-                top_p: self.top_p,
-                seed: 0,
-            },
+            sampling,
             seed: self.seed,
             max_tokens,
-            max_wall_time: seconds("max-wall-time", self.max_wall_time)?,
+            max_wall_time: seconds("max-wall-time", wall)?,
             max_tool_calls: self.max_tool_calls,
             turn_limits: TurnLimits {
                 wall_time: seconds("code-timeout", self.code_timeout)?,
@@ -258,6 +326,13 @@ impl InferArgs {
             system: self.system.clone(),
             run_after_think: self.run_after_think,
         })
+    }
+
+    /// Whether --model is a server's URL.
+    fn is_server(&self) -> bool {
+        self.model
+            .as_deref()
+            .is_some_and(|m| m.starts_with("http://") || m.starts_with("https://"))
     }
 
     fn problems(&self) -> Result<Vec<Problem>> {
@@ -319,8 +394,15 @@ impl InferArgs {
             let Some(name) = &self.model_name else {
                 bail!("a server --model needs --model-name (the name it serves the model under)");
             };
+            if !(self.read_timeout.is_finite() && self.read_timeout > 0.0) {
+                bail!("--read-timeout must be a positive number of seconds");
+            }
             let mut options = OpenAiOptions::new(model, name.clone());
             options.api_key = self.api_key.clone();
+            options.max_tokens_per_request = self.request_max_tokens.filter(|n| *n > 0);
+            options.context_tokens = self.context_tokens.map(u64::from);
+            options.attempts = self.attempts.max(1);
+            options.read_timeout = Duration::from_secs_f64(self.read_timeout.min(1e9));
             let template = self.template(chatml)?;
             return Ok(Box::new(
                 OpenAiBackend::new(options).with_template(template),
@@ -342,6 +424,7 @@ impl InferArgs {
                 2048
             } else {
                 self.context_tokens
+                    .unwrap_or(start::infer::backend::DEFAULT_CONTEXT_TOKENS)
             },
             threads: self
                 .threads
@@ -449,11 +532,11 @@ pub fn run(args: InferArgs) -> Result<ExitCode> {
     let jobs = args
         .jobs
         .unwrap_or(if backend.describe().starts_with("openai:") {
-            8
+            DEFAULT_SERVER_JOBS
         } else {
             1
         })
-        .clamp(1, 256);
+        .clamp(1, MAX_JOBS);
     let print = args.print || args.example;
     let total = work.len();
     let bar = progress_bar(total as u64, args.runtime.quiet);
@@ -467,6 +550,14 @@ pub fn run(args: InferArgs) -> Result<ExitCode> {
                 tool_calls += t.tool_calls.len();
                 if print {
                     bar.suspend(|| println!("{}", t.render()));
+                }
+                if let Some(error) = &t.error {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "start: {} sample {} ended by an error: {error}",
+                            t.id, t.sample
+                        )
+                    });
                 }
                 if bar.is_hidden() && !args.runtime.quiet {
                     eprintln!(

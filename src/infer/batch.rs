@@ -4,7 +4,10 @@
 //!
 //! A trajectory that fails is reported and the batch goes on, unless the failure will fail every
 //! trajectory (the backend is unreachable or cannot load, the hint library lacks a kind): then
-//! no new work starts, and the error is returned after the work in flight is written.
+//! no new work starts, and the error is returned after the work in flight is written. A failure
+//! that concerns one trajectory only (a server refusing its request) is not a failure here: the
+//! driver ends that trajectory with stop `error` and its message, and it is written (and so
+//! counted done on resume) like any other.
 
 use std::ops::ControlFlow;
 

@@ -374,6 +374,7 @@ impl<'a> Driver<'a> {
         };
         let params = SampleParams {
             seed,
+            budget_tokens: Some(opts.max_tokens),
             ..opts.sampling.clone()
         };
         let mut generate_time = Duration::ZERO;
@@ -396,6 +397,7 @@ impl<'a> Driver<'a> {
             rng: ChaCha8Rng::seed_from_u64(seed),
         };
         let mut tool_calls: Vec<ToolCall> = Vec::new();
+        let mut error = None;
         let stop = loop {
             if started.elapsed() >= opts.max_wall_time {
                 break StopReason::TimeCap;
@@ -404,7 +406,15 @@ impl<'a> Driver<'a> {
                 break StopReason::TokenCap;
             }
             let t = Instant::now();
-            let piece = run.generation.next_piece()?;
+            let piece = match run.generation.next_piece() {
+                Ok(piece) => piece,
+                // Only this trajectory is refused: record it as it stands, with the reason.
+                Err(e @ BackendError::Refused { .. }) => {
+                    error = Some(e.to_string());
+                    break StopReason::Error;
+                }
+                Err(e) => return Err(e.into()),
+            };
             generate_time += t.elapsed();
             match piece {
                 Piece::Text(s) => {
@@ -463,6 +473,7 @@ impl<'a> Driver<'a> {
             segments: run.segments,
             tool_calls,
             stop,
+            error,
             counters: run.generation.counters(),
             wall_ms: started.elapsed().as_secs_f64() * 1e3,
             generate_ms: generate_time.as_secs_f64() * 1e3,

@@ -58,6 +58,7 @@ impl TrajectoryBuilder {
                 wall_ms: 0.0,
                 generate_ms: 0.0,
                 rendered_prompt: None,
+                error: None,
             },
             prompt: None,
             text_bytes: 0,

@@ -176,6 +176,10 @@ pub enum StopReason {
     TokenCap,
     /// The cap on wall time was reached.
     TimeCap,
+    /// The backend refused to go on with this trajectory (a server's HTTP 4xx that is not a
+    /// context overflow, or a stream it kept garbling); [`Trajectory::error`] says why. The text
+    /// is what was generated until then. A resume does not retry it (delete its line to).
+    Error,
 }
 
 /// One Hint-infer run on one problem.
@@ -208,6 +212,9 @@ pub struct Trajectory {
     pub tool_calls: Vec<ToolCall>,
     /// Why it ended.
     pub stop: StopReason,
+    /// The backend's message when `stop` is [`StopReason::Error`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Token accounting from the backend.
     pub counters: Counters,
     /// Wall time of the whole run, in milliseconds.

@@ -265,3 +265,43 @@ fn slurm_scripts_are_valid_bash_and_run_real_commands() {
     assert!(commands[0].starts_with("start merge"), "{}", commands[0]);
     assert_parses(&commands[0], &[("DATA", "/data")]);
 }
+
+/// The lines of the ```sh blocks of a Markdown file.
+fn shell_blocks(markdown: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in markdown.lines() {
+        match (inside, line.trim_start()) {
+            (false, fence) if fence.starts_with("```sh") => inside = true,
+            (true, fence) if fence.starts_with("```") => inside = false,
+            (true, _) => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn every_start_command_of_the_readmes_parses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for readme in [root.join("README.md"), deploy().join("README.md")] {
+        let text = std::fs::read_to_string(&readme).unwrap();
+        for command in start_commands(&shell_blocks(&text)) {
+            // `start rft ... -- INFER ARGS`: both halves, each as the command it is.
+            match command.split_once(" -- ") {
+                Some((rft, infer)) => {
+                    assert_parses(rft.trim_end_matches(['\\', ' ']), &[]);
+                    let infer = infer.trim_start_matches(['\\', '\n', ' ']);
+                    assert_parses(&format!("start infer {infer}"), &[]);
+                }
+                None => assert_parses(&command, &[]),
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} commands found");
+}

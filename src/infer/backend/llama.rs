@@ -92,6 +92,37 @@ impl std::fmt::Debug for LlamaCppBackend {
 }
 
 impl LlamaCppBackend {
+    /// The sampler chain for `params`: penalties over the whole context (as servers apply
+    /// them), then top-k, top-p and min-p, then greedy or a seeded draw at the temperature.
+    fn sampler(&self, params: &SampleParams, seed: u32) -> LlamaSampler {
+        let mut chain = Vec::new();
+        if params.repetition_penalty != 1.0 || params.presence_penalty != 0.0 {
+            chain.push(LlamaSampler::penalties(
+                self.model.n_vocab(),
+                i32::try_from(self.options.context_tokens).unwrap_or(i32::MAX),
+                params.repetition_penalty.max(f32::MIN_POSITIVE),
+                0.0,
+                params.presence_penalty,
+            ));
+        }
+        if params.temperature <= 0.0 {
+            chain.push(LlamaSampler::greedy());
+            return LlamaSampler::chain_simple(chain);
+        }
+        if params.top_k > 0 {
+            chain.push(LlamaSampler::top_k(
+                i32::try_from(params.top_k).unwrap_or(i32::MAX),
+            ));
+        }
+        chain.push(LlamaSampler::top_p(params.top_p.clamp(0.0, 1.0), 1));
+        if params.min_p > 0.0 {
+            chain.push(LlamaSampler::min_p(params.min_p.clamp(0.0, 1.0), 1));
+        }
+        chain.push(LlamaSampler::temp(params.temperature));
+        chain.push(LlamaSampler::dist(seed));
+        LlamaSampler::chain_simple(chain)
+    }
+
     /// Loads a GGUF model.
     ///
     /// # Errors
@@ -203,15 +234,7 @@ impl Backend for LlamaCppBackend {
         }
         // Seeds are 32-bit in llama.cpp; fold the high half in.
         let seed = (params.seed ^ (params.seed >> 32)) as u32;
-        let sampler = if params.temperature <= 0.0 {
-            LlamaSampler::greedy()
-        } else {
-            LlamaSampler::chain_simple([
-                LlamaSampler::top_p(params.top_p.clamp(0.0, 1.0), 1),
-                LlamaSampler::temp(params.temperature),
-                LlamaSampler::dist(seed),
-            ])
-        };
+        let sampler = self.sampler(params, seed);
         let counters = Counters {
             prompt_tokens: prompt_tokens.len() as u64,
             requests: 1,

@@ -24,15 +24,39 @@ pub const DEFAULT_CONTEXT_TOKENS: u32 = 4096;
 /// Longest piece of text a backend hands over at once, in bytes; longer ones are split.
 pub const MAX_PIECE_BYTES: usize = 64 * 1024;
 
-/// How to sample.
+/// How to sample. Every field has a value that turns it off (the defaults), so the same
+/// parameters mean the same thing to every backend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleParams {
     /// Temperature; 0 means greedy.
     pub temperature: f32,
     /// Nucleus sampling mass (1 keeps every token).
     pub top_p: f32,
+    /// Keep only the `top_k` most likely tokens; 0 keeps them all.
+    #[serde(default)]
+    pub top_k: u32,
+    /// Drop tokens less likely than `min_p` times the most likely one; 0 keeps them all.
+    #[serde(default)]
+    pub min_p: f32,
+    /// OpenAI's presence penalty: subtracted from the logit of every token already in the text;
+    /// 0 is off.
+    #[serde(default)]
+    pub presence_penalty: f32,
+    /// Multiplicative repetition penalty on tokens already in the text (vLLM's
+    /// `repetition_penalty`, llama.cpp's `repeat_penalty`); 1 is off.
+    #[serde(default = "no_repetition_penalty")]
+    pub repetition_penalty: f32,
     /// Seed of the sampler.
     pub seed: u64,
+    /// Tokens the whole generation may sample, across all its requests: the trajectory's budget
+    /// (the driver sets it from its `max_tokens`). A server backend sizes each request's
+    /// `max_tokens` from what is left; `None` leaves that to the backend's own caps.
+    #[serde(default)]
+    pub budget_tokens: Option<u64>,
+}
+
+fn no_repetition_penalty() -> f32 {
+    1.0
 }
 
 impl Default for SampleParams {
@@ -40,7 +64,12 @@ impl Default for SampleParams {
         SampleParams {
             temperature: 0.0,
             top_p: 1.0,
+            top_k: 0,
+            min_p: 0.0,
+            presence_penalty: 0.0,
+            repetition_penalty: no_repetition_penalty(),
             seed: 0,
+            budget_tokens: None,
         }
     }
 }
@@ -70,7 +99,8 @@ pub enum Piece {
 pub enum EndReason {
     /// The model ended its sequence (end-of-sequence token, or a server's `stop`).
     Eos,
-    /// The context window (or a server's length limit) is full.
+    /// The context window is full: no room is left for another token (a server's length stop
+    /// that a new request could not get past).
     Length,
 }
 
@@ -102,6 +132,16 @@ pub enum BackendError {
         /// The endpoint.
         url: String,
         /// What was wrong.
+        reason: String,
+    },
+    /// The server refused this generation for good (an HTTP 4xx other than a context overflow,
+    /// or a stream that kept failing after the server accepted it): only this trajectory is
+    /// affected, and the driver records it as ended by an error.
+    #[error("{url} refused the request: {reason}")]
+    Refused {
+        /// The endpoint.
+        url: String,
+        /// The status and the server's message.
         reason: String,
     },
     /// The driver asked for something impossible (truncating past the end).

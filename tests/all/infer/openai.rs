@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use start::infer::backend::openai::{OpenAiBackend, OpenAiOptions};
-use start::infer::backend::{Backend, BackendError, Piece, Prompt, SampleParams};
+use start::infer::backend::{Backend, BackendError, EndReason, Piece, Prompt, SampleParams};
 use start::infer::driver::{Driver, GenerateError, GenerateOptions, SessionRunner};
 use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
@@ -21,6 +21,8 @@ enum Reply {
     Status(u16),
     /// Text deltas, then a finish reason on the last event.
     Stream(Vec<&'static str>, &'static str),
+    /// Text deltas, a finish reason, then a usage chunk (prompt, completion tokens).
+    Counted(Vec<&'static str>, &'static str, (u64, u64)),
 }
 
 /// Serves `replies` in order, one per connection; records each request's JSON body.
@@ -69,33 +71,52 @@ fn respond(mut stream: TcpStream, reply: Reply) {
                 "HTTP/1.1 {code} Busy\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy"
             );
         }
-        Reply::Stream(deltas, finish) => {
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
-            );
-            let n = deltas.len();
-            for (i, delta) in deltas.into_iter().enumerate() {
-                let finish_reason = if i + 1 == n {
-                    json!(finish)
-                } else {
-                    Value::Null
-                };
-                let event = json!({"choices": [{"index": 0, "text": delta, "finish_reason": finish_reason}]});
-                // Each event on its own, so the client really reads a stream.
-                if write!(stream, "data: {event}\n\n").is_err() || stream.flush().is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let _ = write!(stream, "data: [DONE]\n\n");
-        }
+        Reply::Stream(deltas, finish) => send_events(stream, deltas, finish, None),
+        Reply::Counted(deltas, finish, usage) => send_events(stream, deltas, finish, Some(usage)),
     }
+}
+
+fn send_events(
+    mut stream: TcpStream,
+    deltas: Vec<&'static str>,
+    finish: &'static str,
+    usage: Option<(u64, u64)>,
+) {
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+    );
+    let n = deltas.len();
+    for (i, delta) in deltas.into_iter().enumerate() {
+        let finish_reason = if i + 1 == n {
+            json!(finish)
+        } else {
+            Value::Null
+        };
+        let event =
+            json!({"choices": [{"index": 0, "text": delta, "finish_reason": finish_reason}]});
+        // Each event on its own, so the client really reads a stream.
+        if write!(stream, "data: {event}\n\n").is_err() || stream.flush().is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if let Some((prompt, completion)) = usage {
+        let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion});
+        let _ = write!(
+            stream,
+            "data: {}\n\n",
+            json!({"choices": [], "usage": usage})
+        );
+    }
+    let _ = write!(stream, "data: [DONE]\n\n");
 }
 
 fn options(url: &str) -> OpenAiOptions {
     OpenAiOptions {
         backoff: Duration::from_millis(10),
+        // Known, so the backend does not ask this one-reply-per-connection server's /models.
+        context_tokens: Some(4096),
         ..OpenAiOptions::new(url, "test-model")
     }
 }
@@ -221,4 +242,55 @@ fn unreachable_server_is_a_clear_error() {
         "{err}"
     );
     assert!(err.to_string().contains("after 2 attempts"), "{err}");
+}
+
+#[test]
+fn usage_counts_tokens_and_sizes_the_continuation_to_the_context() {
+    // Each delta is several tokens; the server's usage says how many. The context is 120
+    // tokens: the first request's prompt takes 50, so after 40 generated the second request may
+    // ask for 30 at most, and after those the context is full.
+    let (url, seen) = serve(vec![
+        Reply::Counted(vec!["one two ", "three four"], "length", (50, 40)),
+        Reply::Counted(vec![" five six"], "length", (90, 30)),
+    ]);
+    let backend = OpenAiBackend::new(OpenAiOptions {
+        context_tokens: Some(120),
+        max_tokens_per_request: Some(40),
+        ..options(&url)
+    });
+    let prompt = Prompt {
+        system: None,
+        user: "Count".into(),
+    };
+    let params = SampleParams {
+        budget_tokens: Some(1000),
+        ..SampleParams::default()
+    };
+    let rendered = backend.render(&prompt).unwrap();
+    let mut g = backend.start(&rendered, &params).unwrap();
+    let mut text = String::new();
+    let end = loop {
+        match g.next_piece().unwrap() {
+            Piece::Text(t) => text.push_str(&t),
+            Piece::End(end) => break end,
+        }
+    };
+    assert_eq!(end, EndReason::Length);
+    assert_eq!(text, "one two three four five six");
+    let c = g.counters();
+    assert_eq!(
+        (c.requests, c.prompt_tokens, c.generated_tokens),
+        (2, 50, 70)
+    );
+    assert_eq!(c.context_tokens, 120);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0]["max_tokens"], json!(40));
+    assert_eq!(seen[1]["max_tokens"], json!(30));
+    assert_eq!(seen[0]["stream_options"]["include_usage"], json!(true));
+    assert!(
+        seen[1]["prompt"]
+            .as_str()
+            .unwrap()
+            .ends_with("assistant\none two three four")
+    );
 }
