@@ -266,7 +266,23 @@ fn slurm_scripts_are_valid_bash_and_run_real_commands() {
     assert_parses(&commands[0], &[("DATA", "/data")]);
 }
 
-/// The lines of the ```sh blocks of a Markdown file.
+/// `line` without a trailing shell comment (a `#` after a blank, outside quotes).
+fn strip_comment(line: &str) -> &str {
+    let (mut single, mut double) = (false, false);
+    let mut previous = ' ';
+    for (i, c) in line.char_indices() {
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '#' if !single && !double && previous.is_whitespace() => return line[..i].trim_end(),
+            _ => {}
+        }
+        previous = c;
+    }
+    line
+}
+
+/// The lines of the ```sh blocks of a Markdown file, without their comments.
 fn shell_blocks(markdown: &str) -> String {
     let mut out = String::new();
     let mut inside = false;
@@ -275,7 +291,7 @@ fn shell_blocks(markdown: &str) -> String {
             (false, fence) if fence.starts_with("```sh") => inside = true,
             (true, fence) if fence.starts_with("```") => inside = false,
             (true, _) => {
-                out.push_str(line);
+                out.push_str(strip_comment(line));
                 out.push('\n');
             }
             _ => {}
