@@ -140,6 +140,7 @@ fn starter_code_problems_ask_for_the_function_and_the_template_calls_it() {
     check.tests = Some(Tests::Check {
         check: "def check(c): assert c(1) == 2".into(),
         entry_point: "inc".into(),
+        prompt: String::new(),
     });
     assert!(user_prompt(&check).contains("`inc`"));
     assert!(code_template(&check).contains("print(\"Sample 1:\", inc(...))"));
