@@ -523,7 +523,7 @@ mod tests {
         assert!(ok(r, "1 2\n3\n", "1\n2 3"));
         assert!(ok(r, "YES\n", "yes\n"));
         assert!(ok(r, "0.5\n", "0.500009\n"));
-        assert!(!ok(r, "0.5\n", "0.50001\n"));
+        assert!(!ok(r, "0.5\n", "0.50002\n"));
         assert!(!ok(r, "1 2\n", "1 2 3\n"));
         assert!(!ok(r, "a\n", "b\n"));
     }
