@@ -198,7 +198,11 @@ mod tests {
     #[test]
     fn the_result_overhead_fits_the_shown_fields_escaped() {
         // Error text plus three shown fields, each character escaped to at most 6 bytes.
-        assert!(RESULT_OVERHEAD_BYTES >= 6 * (MAX_ERROR_CHARS + 3 * (MAX_SHOWN_CHARS + 1)) + 256);
+        const {
+            assert!(
+                RESULT_OVERHEAD_BYTES >= 6 * (MAX_ERROR_CHARS + 3 * (MAX_SHOWN_CHARS + 1)) + 256
+            )
+        };
     }
 
     #[test]
