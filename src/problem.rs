@@ -253,7 +253,10 @@ pub fn public_tests_in_row(
                     _ => Err(bad()),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Tests::Stdio { tests }
+            Tests::Stdio {
+                tests,
+                compare: Default::default(),
+            }
         }
         Value::Array(mut items) => {
             items.truncate(MAX_PUBLIC_TESTS);
@@ -303,8 +306,9 @@ fn last_def(code: &str) -> Option<String> {
 }
 
 /// The tests of a row in the one schema ([`Tests`]): the array under `tests_field` (usually
-/// `"tests"`) with the row's `fn_name`, or its `check` and `entry_point`; `None` when the row
-/// has none. `start infer`, `start judge` and `start score` read rows' tests through this.
+/// `"tests"`) with the row's `fn_name` and `compare`, or its `check` and `entry_point` (with
+/// its `prompt`, which HumanEval's harness runs before the program), or its MBPP `test_list`
+/// (with `test_setup_code` and `test_imports`); `None` when the row has none. `start infer`, `start judge` and `start score` read rows' tests through this.
 ///
 /// # Errors
 /// A description of what is wrong when the row has tests in none of the shapes.
@@ -314,14 +318,27 @@ pub fn tests_in_row(
 ) -> Result<Option<Tests>, String> {
     let tests = row.get(tests_field).filter(|v| !v.is_null());
     let check = row.get("check").filter(|v| !v.is_null());
-    if tests.is_none() && check.is_none() {
+    let asserts = row.get("test_list").filter(|v| !v.is_null());
+    if tests.is_none() && check.is_none() && asserts.is_none() {
         return Ok(None);
     }
     let mut shape = serde_json::Map::new();
     if let Some(tests) = tests {
         shape.insert("tests".into(), tests.clone());
     }
-    for key in ["fn_name", "check", "entry_point"] {
+    // A row's "prompt" is test code only beside a HumanEval "check"; elsewhere it may be the
+    // statement, which must not run.
+    let prompt: &[&str] = if check.is_some() { &["prompt"] } else { &[] };
+    let keys = [
+        "fn_name",
+        "compare",
+        "check",
+        "entry_point",
+        "test_list",
+        "test_setup_code",
+        "test_imports",
+    ];
+    for &key in keys.iter().chain(prompt) {
         if let Some(v) = row.get(key).filter(|v| !v.is_null()) {
             shape.insert(key.into(), v.clone());
         }
@@ -332,7 +349,7 @@ pub fn tests_in_row(
             format!(
                 "the tests must be {{\"{tests_field}\": [{{\"input\", \"output\"}}]}}, \
                  {{\"fn_name\", \"{tests_field}\": [{{\"args\", \"expected\"}}]}} or \
-                 {{\"check\", \"entry_point\"}}"
+                 {{\"check\", \"entry_point\"}} or {{\"test_list\"}}"
             )
         })
 }
@@ -487,6 +504,45 @@ mod tests {
             "{}",
             errors[0]
         );
+    }
+
+    #[test]
+    fn rows_carry_humaneval_prompts_mbpp_asserts_and_compare_rules() {
+        let text = concat!(
+            r#"{"id":1,"problem":"p","prompt":"def g():\n    return 1\n","check":"def check(c): assert c() == g()","entry_point":"f"}"#,
+            "\n",
+            r#"{"id":2,"problem":"p","prompt":"print(1)","test_list":["assert f(1) == 2"],"test_setup_code":"x = 1","test_imports":["import math"]}"#,
+            "\n",
+            r#"{"id":3,"problem":"p","compare":"codecontests","tests":[{"input":"1\n","output":"2\n"}]}"#,
+            "\n",
+        );
+        let (problems, errors) =
+            read_jsonl(text.as_bytes(), "t", &Fields::default(), ProblemKind::Code).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let shapes: Vec<_> = problems.iter().map(|p| p.tests.clone()).collect();
+        assert!(
+            matches!(&shapes[0], Some(Tests::Check { prompt, .. }) if prompt.contains("def g")),
+            "{shapes:?}"
+        );
+        match &shapes[1] {
+            Some(Tests::Asserts {
+                test_list,
+                test_setup_code,
+                test_imports,
+            }) => {
+                assert_eq!(test_list.len(), 1);
+                assert_eq!(test_setup_code, "x = 1");
+                assert_eq!(test_imports, &["import math"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            shapes[2],
+            Some(Tests::Stdio {
+                compare: start_grade::harness::StdoutRule::CodeContests,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -12,7 +12,29 @@ use start::judge::{JudgeOptions, Tests, judge, judge_stream};
 
 use super::{RuntimeArgs, check_memory_mib, check_timeout, read_text};
 
+/// `start judge --help`'s closing text: the test shapes and how each is judged.
+const JUDGE_HELP: &str = r#"Test shapes (JSON):
+  stdin/stdout  {"tests": [{"input", "output"}], "compare": RULE}
+  functional    {"fn_name", "tests": [{"args", "expected"}]}: a function or a Solution
+                method, loaded as a module after LiveCodeBench's imports; the value must
+                equal "expected" as JSON (numbers within 1e-6 where one is not an integer)
+  HumanEval     {"check", "entry_point", "prompt"}: prompt + program, the check and
+                check(entry_point) in one namespace (the check sees the prompt's helpers)
+  MBPP          {"test_list", "test_setup_code", "test_imports"}: imports, program, setup,
+                then each assert in that namespace, one test each
+
+Stdout RULEs: lines (default: trailing whitespace and final blank lines forgiven, non-integers
+within 1e-6), exact (byte-equal), livecodebench (stripped lines, numbers equal as decimals,
+its imports first), apps (stripped lines, numpy.allclose, per-line token sets, its imports
+first), codecontests (lowercased whitespace tokens, numbers within 1e-5).
+
+Each test's status: passed, wrong_answer, runtime_error, syntax_error, limit_exceeded,
+output_limit_exceeded or skipped; a failed test keeps its input, expected and got. Exit code
+1 when a single program fails."#;
+
+/// `start judge`'s arguments.
 #[derive(Debug, Args)]
+#[command(after_help = JUDGE_HELP)]
 pub struct JudgeArgs {
     /// A program to judge (with --tests).
     #[arg(
@@ -22,7 +44,7 @@ pub struct JudgeArgs {
         conflicts_with = "input"
     )]
     program: Option<PathBuf>,
-    /// The program's tests (JSON: stdio, functional or check shape).
+    /// The program's tests (JSON: stdin/stdout, functional, HumanEval or MBPP shape).
     #[arg(long, value_name = "FILE")]
     tests: Option<PathBuf>,
     /// Many programs: JSONL lines `{"id": ..., "program": "...", ...test fields}`.
@@ -64,7 +86,7 @@ pub fn run(args: JudgeArgs) -> Result<ExitCode> {
             let program = read_text(program)?;
             let tests: Tests = serde_json::from_str(&read_text(tests)?).with_context(|| {
                 format!(
-                    "{} is not a test file: expected {{\"tests\": [{{\"input\", \"output\"}}]}}, {{\"fn_name\", \"tests\": [{{\"args\", \"expected\"}}]}} or {{\"check\", \"entry_point\"}}",
+                    "{} is not a test file: expected {{\"tests\": [{{\"input\", \"output\"}}]}}, {{\"fn_name\", \"tests\": [{{\"args\", \"expected\"}}]}}, {{\"check\", \"entry_point\"}} or {{\"test_list\"}}",
                     args.tests.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
                 )
             })?;

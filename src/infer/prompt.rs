@@ -104,7 +104,7 @@ fn entry(problem: &Problem) -> Entry {
         .find_map(|tests| match tests {
             Tests::Functional { fn_name, .. } => Some(fn_name.clone()),
             Tests::Check { entry_point, .. } => Some(entry_point.clone()),
-            Tests::Stdio { .. } => None,
+            Tests::Stdio { .. } | Tests::Asserts { .. } => None,
         });
     match named {
         Some(name) if is_identifier(&name) => Entry::Function {
@@ -173,7 +173,7 @@ fn samples(problem: &Problem, entry: &Entry) -> Vec<Sample> {
                 })
                 .collect(),
         ),
-        (Some(Tests::Stdio { tests }), Entry::Stdin) => Some(
+        (Some(Tests::Stdio { tests, .. }), Entry::Stdin) => Some(
             tests
                 .iter()
                 .map(|t| Sample::Stdio {

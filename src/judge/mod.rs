@@ -1,34 +1,61 @@
-//! Judging programs against tests in the sandbox: stdin/stdout programs, functional tests (a
-//! function or a `Solution` method with arguments), and HumanEval-style `check(candidate)`.
+//! Judging programs against tests in the sandbox, each test shape the way its benchmark's own
+//! harness judges it, so that a reward trained on agrees with the benchmark's score:
+//!
+//! - stdin/stdout (APPS, LiveCodeBench, CodeContests): each test a fresh execution with the
+//!   test's stdin, the host-captured stdout compared by the suite's rule
+//!   ([`start_grade::harness::StdoutRule`]; `livecodebench` and `apps` also run their harness's
+//!   imports first); see `stdio`.
+//! - functional (LeetCode, LiveCodeBench): the program loaded as a module after LiveCodeBench's
+//!   imports, the function or `Solution` method called with the JSON arguments, the returned
+//!   value (a tuple read as a list) compared as JSON ([`compare_values`]).
+//! - HumanEval: `prompt + program`, the check code and `check(entry_point)` in one namespace, as
+//!   HumanEval's `check_correctness` runs them as one program: a check sees the prompt's
+//!   helpers, imports and globals (`METADATA`), and a candidate may call other top-level
+//!   functions.
+//! - MBPP: `test_imports`, the program, `test_setup_code`, then each assert of `test_list` in
+//!   order, all in one namespace; each assert is one test.
+//!
+//! Each test ends as one [`TestStatus`]: passed, a wrong answer (differing output, or a failed
+//! assert of the tests), a runtime error (an exception or exit of the program), a syntax error
+//! (the program does not compile), a limit (time, memory) or the output limit; a failed test
+//! also keeps its input, the expected value and what the program gave ([`TestResult`]).
 //!
 //! This is the hot path of code rewards, so one program's whole suite runs in one interpreter
-//! (a [`Session`]): each test is one turn that runs the program in a fresh namespace with its own
-//! stdin and captured stdout. Per-test limits are the turn's limits; a test that traps (time) ends
-//! that interpreter and the next test opens a new one, so one bad test never stops the others.
+//! (a [`start_sandbox::Session`] with the in-guest harness, see `runner`): each test is one
+//! turn. Per-test limits are the turn's limits; a test that traps (time) ends that interpreter
+//! and the next test opens a new one, so one bad test never stops the others.
 
 mod batch;
+mod runner;
+mod stdio;
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use start_sandbox::{Limit, Limits, Sandbox, Session, SessionLimits, Status, TurnLimits};
+use start_sandbox::{Limit, Sandbox};
 
-use start_grade::compare::{CompareOptions, Comparison, compare_stdout, compare_values};
+use start_grade::compare::{CompareOptions, Comparison, compare_values};
 
 pub use batch::{BatchError, BatchSummary, MAX_BATCH_LINE_BYTES, judge_stream};
+pub use start_grade::harness::StdoutRule;
 pub use start_grade::testcase::{FnTest, StdioTest, Tests};
+
+use runner::Runner;
 
 /// Default wall time per test.
 pub const DEFAULT_TEST_TIME: Duration = Duration::from_secs(4);
 /// Default memory cap for the program's interpreter: 256 MiB.
 pub const DEFAULT_TEST_MEMORY_BYTES: u64 = 256 << 20;
-/// Default cap on a test's captured stdout: 1 MiB.
+/// Default cap on a test's captured stdout (and a functional test's returned value, as JSON):
+/// 1 MiB.
 pub const DEFAULT_TEST_OUTPUT_BYTES: usize = 1 << 20;
 /// The most tests judged for one program.
 pub const MAX_TESTS: usize = 1000;
-/// The longest error text kept per test.
-const MAX_ERROR_CHARS: usize = 2000;
+/// The longest error text kept per test, in characters.
+pub const MAX_ERROR_CHARS: usize = 2000;
+/// The longest input, expected value or answer a failed test keeps, in characters.
+pub const MAX_SHOWN_CHARS: usize = 1000;
 
 /// How to judge.
 #[derive(Debug, Clone)]
@@ -37,11 +64,11 @@ pub struct JudgeOptions {
     pub time_per_test: Duration,
     /// Memory cap for the program.
     pub memory_bytes: u64,
-    /// Captured stdout per test.
+    /// Captured stdout per test, and the largest value a functional test may return.
     pub output_bytes: usize,
     /// Stop at the first failing test (the rest are reported as not run).
     pub stop_on_first_failure: bool,
-    /// Output comparison rules.
+    /// Tolerances of the `lines` stdout rule and of functional values.
     pub compare: CompareOptions,
 }
 
@@ -61,16 +88,21 @@ impl Default for JudgeOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TestStatus {
-    /// Output matched.
+    /// Output matched (or every assert held).
     Passed,
-    /// Output differed.
+    /// Output differed, or an assert of the tests failed.
     WrongAnswer {
-        /// A short first-difference report.
+        /// A short first-difference report, or the failed assert's traceback.
         diff: String,
     },
-    /// The program raised (or exited non-zero).
+    /// The program raised (or exited) instead of answering.
     RuntimeError {
         /// The error, as Python printed it.
+        error: String,
+    },
+    /// The program does not compile.
+    SyntaxError {
+        /// The compiler's report.
         error: String,
     },
     /// A limit stopped the program.
@@ -78,8 +110,20 @@ pub enum TestStatus {
         /// Which one.
         limit: Limit,
     },
+    /// The program printed (or a functional test returned) more than the output cap.
+    OutputLimitExceeded {
+        /// The cap, [`JudgeOptions::output_bytes`].
+        output_bytes: usize,
+    },
     /// Not run (an earlier test failed and early stop was asked for).
     Skipped,
+}
+
+impl TestStatus {
+    /// Whether this is a wrong answer (the program answered, wrongly).
+    pub fn is_wrong_answer(&self) -> bool {
+        matches!(self, TestStatus::WrongAnswer { .. })
+    }
 }
 
 /// One test's result.
@@ -94,6 +138,15 @@ pub struct TestResult {
     /// Whether the captured stdout was cut at the cap.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub output_truncated: bool,
+    /// A failed test's input: its stdin, its JSON arguments, or the failed assert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// A failed test's expected output or value, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// What the program gave instead, where it gave anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub got: Option<String>,
 }
 
 /// A program's results over its suite.
@@ -109,168 +162,6 @@ pub struct JudgeReport {
     pub wall_ms: f64,
 }
 
-/// The in-guest harness for functional and check tests: runs the program in a fresh namespace
-/// per test, with captured, capped stdout, and prints one JSON line with what happened. (Stdio
-/// tests need no harness: each runs as a fresh execution of its own, see [`stdio_test`].) Its own frames are `<start>` so
-/// tracebacks begin at the program.
-const HARNESS: &str = r#"
-import sys, io, json, traceback
-class _Capped(io.TextIOBase):
-    def __init__(self, cap):
-        self.parts, self.size, self.cap, self.truncated = [], 0, cap, False
-    def writable(self):
-        return True
-    def write(self, s):
-        room = self.cap - self.size
-        if len(s) > room:
-            self.truncated = True
-            s = s[: max(room, 0)]
-        if s:
-            self.parts.append(s)
-            self.size += len(s)
-        return len(s)
-    def getvalue(self):
-        return ''.join(self.parts)
-def _err(e):
-    if isinstance(e, MemoryError):
-        return 'MemoryError'
-    tb = e.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == '<start>':
-        tb = tb.tb_next
-    text = ''.join(traceback.format_exception(type(e), e, tb))
-    return text[-2000:]
-def _load(src):
-    ns = {'__name__': '__main__'}
-    exec(compile(src, '<program>', 'exec'), ns)
-    return ns
-def _go(body, stdin, cap):
-    out = _Capped(cap)
-    old = sys.stdin, sys.stdout
-    sys.stdin, sys.stdout = io.StringIO(stdin), out
-    res = {'err': None}
-    try:
-        res.update(body())
-    except SystemExit as e:
-        if e.code not in (None, 0):
-            res['err'] = 'SystemExit: %r' % (e.code,)
-    except BaseException as e:
-        res['err'] = _err(e)
-    finally:
-        sys.stdin, sys.stdout = old
-    res['out'] = out.getvalue()
-    res['trunc'] = out.truncated
-    print(json.dumps(res, default=repr))
-def call(src, fn_name, args_json, cap):
-    def body():
-        ns = _load(src)
-        args = json.loads(args_json)
-        if 'Solution' in ns and hasattr(ns['Solution'], fn_name):
-            fn = getattr(ns['Solution'](), fn_name)
-        elif fn_name in ns:
-            fn = ns[fn_name]
-        else:
-            raise NameError('the program defines no function or Solution method %r' % fn_name)
-        value = fn(*args)
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            value = repr(value)
-        return {'value': value}
-    _go(body, '', cap)
-def check(src, test_src, entry_point):
-    def body():
-        ns = _load(src)
-        tns = {'__name__': '__check__'}
-        exec(compile(test_src, '<tests>', 'exec'), tns)
-        tns['check'](ns[entry_point])
-        return {}
-    _go(body, '', 1 << 16)
-"#;
-
-#[derive(Deserialize)]
-struct GuestResult {
-    err: Option<String>,
-    #[serde(default)]
-    trunc: bool,
-    value: Option<Value>,
-}
-
-/// An interpreter with the harness loaded, reopened after a test ends it.
-struct Runner<'a> {
-    sandbox: &'a Sandbox,
-    opts: &'a JudgeOptions,
-    session: Option<Session>,
-}
-
-impl Runner<'_> {
-    fn session(&mut self) -> Result<&mut Session, start_sandbox::Error> {
-        if self.session.as_ref().is_none_or(|s| s.ended().is_some()) {
-            let mut s = Session::open(
-                self.sandbox,
-                SessionLimits {
-                    memory_bytes: self.opts.memory_bytes,
-                    max_turns: u32::MAX,
-                    ..SessionLimits::default()
-                },
-            )?;
-            let define = format!(
-                "import types as _t, sys as _s\n_h = _t.ModuleType('_judge')\n\
-                 exec(compile({}, '<start>', 'exec'), _h.__dict__)\n_s.modules['_judge'] = _h\ndel _t, _s, _h",
-                start_runtime::guest::python_str_literal(HARNESS)
-            );
-            let out = s.run(&define, &TurnLimits::default())?;
-            if out.status != Status::Finished {
-                return Err(start_sandbox::Error::Invalid(format!(
-                    "the judge harness failed to load: {}",
-                    out.stderr
-                )));
-            }
-            self.session = Some(s);
-        }
-        self.session
-            .as_mut()
-            .ok_or_else(|| start_sandbox::Error::SessionEnded("no session".into()))
-    }
-
-    /// Runs one harness call; maps limits and crashes to a status.
-    fn run(
-        &mut self,
-        call: &str,
-    ) -> Result<(Result<GuestResult, TestStatus>, f64), start_sandbox::Error> {
-        let limits = TurnLimits {
-            wall_time: self.opts.time_per_test,
-            stdout_bytes: self
-                .opts
-                .output_bytes
-                .saturating_mul(6)
-                .saturating_add(4096),
-            ..TurnLimits::default()
-        };
-        let outcome = self.session()?.run(call, &limits)?;
-        let wall = outcome.wall_ms;
-        let result = match &outcome.status {
-            Status::Finished => {
-                let line = outcome.stdout.lines().last().unwrap_or("");
-                serde_json::from_str::<GuestResult>(line).map_err(|_| TestStatus::RuntimeError {
-                    error: "the program's result could not be read (it wrote past the harness)"
-                        .into(),
-                })
-            }
-            Status::LimitExceeded { limit } => Err(TestStatus::LimitExceeded { limit: *limit }),
-            Status::Exception { traceback, .. } => Err(TestStatus::RuntimeError {
-                error: clip(traceback),
-            }),
-            Status::Exit { code } => Err(TestStatus::RuntimeError {
-                error: format!("the program ended the interpreter (exit code {code})"),
-            }),
-            Status::Crashed { message } => Err(TestStatus::RuntimeError {
-                error: format!("the interpreter crashed: {message}"),
-            }),
-        };
-        Ok((result, wall))
-    }
-}
-
 fn clip(text: &str) -> String {
     let n = text.chars().count();
     if n <= MAX_ERROR_CHARS {
@@ -280,56 +171,117 @@ fn clip(text: &str) -> String {
     }
 }
 
-fn error_status(err: String) -> TestStatus {
-    if err.trim() == "MemoryError" || err.trim_end().ends_with("MemoryError") {
-        TestStatus::LimitExceeded {
-            limit: Limit::Memory,
-        }
-    } else {
-        TestStatus::RuntimeError { error: clip(&err) }
+/// The first [`MAX_SHOWN_CHARS`] characters of a shown input, expectation or answer.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(MAX_SHOWN_CHARS) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
     }
 }
 
-/// Runs one stdio test as a fresh execution of `program` with the test's input as stdin, and
-/// compares the program's own stdout (captured by the host: nothing the program does can
-/// forge it, and `sys.stdout.buffer` is the real one). Returns the status, the wall time in
-/// milliseconds and whether stdout was cut at [`JudgeOptions::output_bytes`].
-fn stdio_test(
-    sandbox: &Sandbox,
-    program: &str,
-    test: &StdioTest,
-    opts: &JudgeOptions,
-) -> Result<(TestStatus, f64, bool), start_sandbox::Error> {
-    let limits = Limits {
-        wall_time: opts.time_per_test,
-        memory_bytes: opts.memory_bytes,
-        stdout_bytes: opts.output_bytes,
-        stderr_bytes: STDIO_STDERR_BYTES,
-        stdin: test.input.clone(),
-        ..Limits::default()
-    };
-    let out = sandbox.exec(program, &limits)?;
-    let status = match &out.status {
-        Status::Finished => match compare_stdout(&test.output, &out.stdout, &opts.compare) {
-            Comparison::Match => TestStatus::Passed,
-            Comparison::Mismatch { diff } => TestStatus::WrongAnswer { diff },
-        },
-        Status::Exception { traceback, .. } => error_status(traceback.clone()),
-        Status::Exit { code } => TestStatus::RuntimeError {
-            error: format!("SystemExit: {code}"),
-        },
-        Status::LimitExceeded { limit } => TestStatus::LimitExceeded { limit: *limit },
-        Status::Crashed { message } => TestStatus::RuntimeError {
-            error: format!("the interpreter crashed: {message}"),
-        },
-    };
-    Ok((status, out.wall_ms, out.stdout_truncated))
+impl TestResult {
+    fn new(index: usize, status: TestStatus, wall_ms: f64) -> Self {
+        TestResult {
+            index,
+            status,
+            wall_ms,
+            output_truncated: false,
+            input: None,
+            expected: None,
+            got: None,
+        }
+    }
+
+    fn truncated(mut self, truncated: bool) -> Self {
+        self.output_truncated = truncated;
+        self
+    }
+
+    /// Keeps what the failing test was, clipped; a passed or skipped test keeps nothing (a
+    /// suite's results stay small where everything passed).
+    fn showing(mut self, input: Option<&str>, expected: Option<&str>, got: Option<&str>) -> Self {
+        if !matches!(self.status, TestStatus::Passed | TestStatus::Skipped) {
+            self.input = input.map(shown);
+            self.expected = expected.map(shown);
+            // An answer that never came (a crash, a timeout) is not shown as an empty one.
+            self.got = got
+                .filter(|g| !g.is_empty() || self.status.is_wrong_answer())
+                .map(shown);
+        }
+        self
+    }
 }
 
-/// Bytes of a stdio test's stderr kept: enough for its traceback's end.
-const STDIO_STDERR_BYTES: usize = 64 << 10;
+/// The imports a functional test runs first: LiveCodeBench's, much what LeetCode's judge
+/// pre-imports (so `List[int]` in a signature needs no import, as there).
+const FUNCTIONAL_IMPORTS: &str = start_grade::harness::LIVECODEBENCH_IMPORTS;
 
-/// Judges `program` against `tests`.
+/// One functional test: a call with JSON arguments, its value compared as JSON.
+fn functional(
+    runner: &mut Runner<'_>,
+    src: &str,
+    fn_name: &str,
+    index: usize,
+    test: &FnTest,
+    opts: &JudgeOptions,
+) -> Result<TestResult, start_sandbox::Error> {
+    let lit = start_runtime::guest::python_str_literal;
+    let args = serde_json::to_string(&test.args)
+        .map_err(|e| start_sandbox::Error::Invalid(e.to_string()))?;
+    let call = format!(
+        "_judge.call({src}, {}, {}, {}, {})",
+        lit(FUNCTIONAL_IMPORTS),
+        lit(fn_name),
+        lit(&args),
+        runner.caps()
+    );
+    let (result, wall_ms) = runner.run(&call)?;
+    let (status, truncated, got) = match result {
+        Err(status) => (status, false, None),
+        Ok(guest) => match guest.failure(opts.output_bytes) {
+            Some(status) => (status, guest.trunc, None),
+            None => {
+                let value = guest.value.unwrap_or(Value::Null);
+                let status = match compare_values(&test.expected, &value, &opts.compare) {
+                    Comparison::Match => TestStatus::Passed,
+                    Comparison::Mismatch { diff } => TestStatus::WrongAnswer { diff },
+                };
+                (status, guest.trunc, Some(value.to_string()))
+            }
+        },
+    };
+    let expected = test.expected.to_string();
+    Ok(TestResult::new(index, status, wall_ms)
+        .truncated(truncated)
+        .showing(Some(&args), Some(&expected), got.as_deref()))
+}
+
+/// One HumanEval check or MBPP assert: the harness call's result, passed when the tests ran
+/// to their end. `test_text` is shown when the harness could not name the failed assert.
+fn asserted(
+    runner: &mut Runner<'_>,
+    call: &str,
+    index: usize,
+    test_text: Option<&str>,
+    opts: &JudgeOptions,
+) -> Result<TestResult, start_sandbox::Error> {
+    let (result, wall_ms) = runner.run(call)?;
+    Ok(match result {
+        Err(status) => TestResult::new(index, status, wall_ms).showing(test_text, None, None),
+        Ok(guest) => {
+            let status = guest
+                .failure(opts.output_bytes)
+                .unwrap_or(TestStatus::Passed);
+            let input = guest.input.as_deref().or(test_text);
+            TestResult::new(index, status, wall_ms)
+                .truncated(guest.trunc)
+                .showing(input, guest.expected.as_deref(), guest.got.as_deref())
+        }
+    })
+}
+
+/// Judges `program` against `tests`, each shape as its benchmark's harness does (see the
+/// module doc).
 ///
 /// # Errors
 /// Host failures only (sandbox unavailable) and a suite over [`MAX_TESTS`]; every program
@@ -347,81 +299,67 @@ pub fn judge(
         )));
     }
     let started = Instant::now();
-    let mut runner = Runner {
-        sandbox,
-        opts,
-        session: None,
-    };
+    let mut runner = Runner::new(sandbox, opts);
     let lit = start_runtime::guest::python_str_literal;
     let src = lit(program);
+    // A stdio program that does not compile fails every test the same way, without running.
+    let syntax = match tests {
+        Tests::Stdio { tests, .. } if !tests.is_empty() => {
+            stdio::syntax_error(sandbox, program, opts)?
+        }
+        _ => None,
+    };
     let mut results = Vec::with_capacity(tests.len());
     let mut failed = false;
     for index in 0..tests.len() {
         if failed && opts.stop_on_first_failure {
-            results.push(TestResult {
-                index,
-                status: TestStatus::Skipped,
-                wall_ms: 0.0,
-                output_truncated: false,
-            });
+            results.push(TestResult::new(index, TestStatus::Skipped, 0.0));
             continue;
         }
-        let call = match tests {
-            Tests::Stdio { tests } => {
-                let (status, wall_ms, output_truncated) =
-                    stdio_test(sandbox, program, &tests[index], opts)?;
-                failed |= status != TestStatus::Passed;
-                results.push(TestResult {
-                    index,
-                    status,
-                    wall_ms,
-                    output_truncated,
-                });
-                continue;
-            }
+        let result = match tests {
+            Tests::Stdio { tests, compare } => match &syntax {
+                Some(status) => TestResult::new(index, status.clone(), 0.0).showing(
+                    Some(&tests[index].input),
+                    Some(&tests[index].output),
+                    None,
+                ),
+                None => stdio::run(sandbox, program, index, &tests[index], *compare, opts)?,
+            },
             Tests::Functional { fn_name, tests } => {
-                let args = serde_json::to_string(&tests[index].args)
-                    .map_err(|e| start_sandbox::Error::Invalid(e.to_string()))?;
-                format!(
-                    "_judge.call({src}, {}, {}, {})",
-                    lit(fn_name),
-                    lit(&args),
-                    opts.output_bytes
-                )
+                functional(&mut runner, &src, fn_name, index, &tests[index], opts)?
             }
-            Tests::Check { check, entry_point } => {
-                format!("_judge.check({src}, {}, {})", lit(check), lit(entry_point))
+            Tests::Check {
+                check,
+                entry_point,
+                prompt,
+            } => {
+                let call = format!(
+                    "_judge.check({src}, {}, {}, {}, {})",
+                    lit(prompt),
+                    lit(check),
+                    lit(entry_point),
+                    runner.caps()
+                );
+                asserted(&mut runner, &call, index, None, opts)?
             }
-        };
-        let (result, wall_ms) = runner.run(&format!("import _judge\n{call}"))?;
-        let mut truncated = false;
-        let status = match result {
-            Err(status) => status,
-            Ok(guest) => {
-                truncated = guest.trunc;
-                match (guest.err, tests) {
-                    (Some(err), _) => error_status(err),
-                    (None, Tests::Stdio { .. }) => TestStatus::RuntimeError {
-                        error: "internal error: a stdio test reached the harness".into(),
-                    },
-                    (None, Tests::Functional { tests, .. }) => {
-                        let value = guest.value.unwrap_or(Value::Null);
-                        match compare_values(&tests[index].expected, &value, &opts.compare) {
-                            Comparison::Match => TestStatus::Passed,
-                            Comparison::Mismatch { diff } => TestStatus::WrongAnswer { diff },
-                        }
-                    }
-                    (None, Tests::Check { .. }) => TestStatus::Passed,
-                }
+            Tests::Asserts {
+                test_list,
+                test_setup_code,
+                test_imports,
+            } => {
+                let call = format!(
+                    "_judge.asserts({src}, {}, {}, {}, {}, {})",
+                    lit(&test_imports.join("\n")),
+                    lit(test_setup_code),
+                    lit(&test_list[index]),
+                    if index == 0 { "True" } else { "False" },
+                    runner.caps()
+                );
+                asserted(&mut runner, &call, index, Some(&test_list[index]), opts)?
             }
         };
-        failed |= status != TestStatus::Passed;
-        results.push(TestResult {
-            index,
-            status,
-            wall_ms,
-            output_truncated: truncated,
-        });
+        failed |= result.status != TestStatus::Passed;
+        results.push(result);
     }
     let passed_count = results
         .iter()
@@ -454,5 +392,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(check.len(), 1);
+    }
+
+    #[test]
+    fn failed_tests_keep_what_they_were_clipped_and_passed_ones_nothing() {
+        let long = "é".repeat(MAX_SHOWN_CHARS + 50);
+        let wrong = TestStatus::WrongAnswer { diff: "d".into() };
+        let r = TestResult::new(0, wrong, 1.0).showing(Some(&long), Some("2"), Some(""));
+        let input = r.input.unwrap();
+        assert_eq!(
+            input.chars().count(),
+            MAX_SHOWN_CHARS + 1,
+            "clipped, with an ellipsis"
+        );
+        assert_eq!(r.got.as_deref(), Some(""), "an empty answer is an answer");
+        let crash = TestStatus::RuntimeError { error: "e".into() };
+        let r = TestResult::new(0, crash, 1.0).showing(Some("1"), Some("2"), Some(""));
+        assert_eq!(r.got, None, "a crash gave nothing");
+        let r =
+            TestResult::new(0, TestStatus::Passed, 1.0).showing(Some("1"), Some("2"), Some("2"));
+        assert_eq!((r.input, r.expected, r.got), (None, None, None));
+        let json = serde_json::to_string(&TestResult::new(3, TestStatus::Passed, 1.0)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"index":3,"status":{"kind":"passed"},"wall_ms":1.0}"#
+        );
+    }
+
+    #[test]
+    fn error_text_is_clipped_from_its_end() {
+        let text = format!("head{}tail", "x".repeat(MAX_ERROR_CHARS));
+        let clipped = clip(&text);
+        assert_eq!(clipped.chars().count(), MAX_ERROR_CHARS);
+        assert!(clipped.ends_with("tail"));
     }
 }

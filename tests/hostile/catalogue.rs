@@ -186,7 +186,14 @@ impl Catalogue {
             }
             for j in &p.judge {
                 assert!(
-                    ["wrong_answer", "runtime_error", "limit_exceeded"].contains(&j.kind.as_str()),
+                    [
+                        "wrong_answer",
+                        "runtime_error",
+                        "syntax_error",
+                        "limit_exceeded",
+                        "output_limit_exceeded"
+                    ]
+                    .contains(&j.kind.as_str()),
                     "{}: judge kind {} (passed is never accepted)",
                     p.name,
                     j.kind
@@ -247,7 +254,8 @@ impl Program {
 
     /// The judge statuses that match `accept`: the harness catches every exception (and
     /// `SystemExit`) and reports it as a runtime error naming it, maps a `MemoryError` to the
-    /// memory limit, and compares the stdout of a program that finished.
+    /// memory limit, compares the stdout of a program that finished, and reports stdout past
+    /// its cap as the output limit.
     fn derived_judge(&self) -> Vec<JudgeAccept> {
         let mut out = Vec::new();
         let mut push = |kind: &str, limit: Option<Limit>, error: Option<&str>| {
@@ -258,6 +266,11 @@ impl Program {
             })
         };
         for a in &self.accept {
+            // Stdout past the cap cannot be compared: the judge's verdict is the output limit.
+            if a.stdout_truncated == Some(true) {
+                push("output_limit_exceeded", None, None);
+                continue;
+            }
             match a.kind {
                 Kind::Finished => push("wrong_answer", None, None),
                 Kind::Exception => {

@@ -7,6 +7,8 @@
 //! - [`testcase`]: the one test-case schema (stdin/stdout, functional, check) and extracting
 //!   sample tests from code problem statements.
 //! - [`compare`]: comparing program output with expected output, as a judge does.
+//! - [`harness`]: what each code benchmark's harness does around a program: its stdout
+//!   comparison rule and the imports it runs first.
 //! - [`fence`]: code fences, once: where the driver's tool blocks open and close, the output
 //!   block after them, and Markdown fence lines.
 //!
@@ -17,4 +19,5 @@
 pub mod answer;
 pub mod compare;
 pub mod fence;
+pub mod harness;
 pub mod testcase;

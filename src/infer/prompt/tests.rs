@@ -21,6 +21,7 @@ fn hidden() -> Option<Tests> {
             input: "HIDDEN-INPUT\n".into(),
             output: "HIDDEN-OUTPUT\n".into(),
         }],
+        compare: Default::default(),
     })
 }
 
@@ -63,6 +64,7 @@ fn hidden_tests_never_reach_the_hint() {
             input: "4 5\n".into(),
             output: "9\n".into(),
         }],
+        compare: Default::default(),
     });
     let slots = hint_slots(&public);
     assert!(slots.testcase.contains("4 5") && !slots.testcase.contains("1 2 3"));
@@ -138,6 +140,7 @@ fn starter_code_problems_ask_for_the_function_and_the_template_calls_it() {
     check.tests = Some(Tests::Check {
         check: "def check(c): assert c(1) == 2".into(),
         entry_point: "inc".into(),
+        prompt: String::new(),
     });
     assert!(user_prompt(&check).contains("`inc`"));
     assert!(code_template(&check).contains("print(\"Sample 1:\", inc(...))"));
@@ -160,7 +163,10 @@ fn the_template_is_bounded_and_escapes_its_literals() {
             output: "big\n".into(),
         },
     );
-    problem.public_tests = Some(Tests::Stdio { tests });
+    problem.public_tests = Some(Tests::Stdio {
+        tests,
+        compare: Default::default(),
+    });
     let template = code_template(&problem);
     assert_eq!(template.matches("\n    '").count(), MAX_TEMPLATE_SAMPLES);
     assert!(template.contains("# (4 more sample(s) left out of this template)"));
@@ -174,6 +180,7 @@ fn the_template_is_bounded_and_escapes_its_literals() {
             input: "```\n".into(),
             output: "````\n".into(),
         }],
+        compare: Default::default(),
     });
     let template = code_template(&problem);
     assert!(

@@ -27,6 +27,7 @@ fn code_problem() -> Problem {
                 input: "HIDDEN 77\n".into(),
                 output: "HIDDEN 77\n".into(),
             }],
+            compare: Default::default(),
         }),
         public_tests: None,
         starter_code: None,

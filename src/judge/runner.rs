@@ -1,0 +1,214 @@
+//! The interpreter that runs functional, HumanEval and MBPP tests: a [`Session`] with the
+//! in-guest harness (`harness.py`) loaded as `_judge`, reopened after a test ends it (a trap
+//! ends the interpreter; the next test must still run), and the reading of the harness's one
+//! JSON result line into a [`TestStatus`].
+
+use serde::Deserialize;
+use serde_json::Value;
+use start_runtime::guest::python_str_literal;
+use start_sandbox::{Limit, Sandbox, Session, SessionLimits, Status, TurnLimits};
+
+use super::{JudgeOptions, MAX_ERROR_CHARS, MAX_SHOWN_CHARS, TestStatus, clip};
+
+/// The in-guest harness; see the file's own header.
+const HARNESS: &str = include_str!("harness.py");
+
+/// Bytes of a harness turn's stdout beyond the returned value: its error text, the failed
+/// assert and both its sides, JSON-escaped (at most 6 bytes a character).
+pub(super) const RESULT_OVERHEAD_BYTES: usize = 64 << 10;
+
+/// What the harness says happened in one test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum GuestKind {
+    /// Ran to its end (for a functional test: returned `value`).
+    Ok,
+    /// An assert in the tests failed.
+    Wrong,
+    /// The program (or its call) raised or exited.
+    Error,
+    /// The program does not compile.
+    Syntax,
+    /// A `MemoryError`: the memory cap.
+    Memory,
+    /// A functional test's returned value is over the output cap.
+    Output,
+}
+
+/// The harness's result line.
+#[derive(Debug, Deserialize)]
+pub(super) struct GuestResult {
+    pub kind: GuestKind,
+    #[serde(default)]
+    pub err: Option<String>,
+    /// Whether the program's own prints went past the cap (they are not judged).
+    #[serde(default)]
+    pub trunc: bool,
+    #[serde(default)]
+    pub value: Option<Value>,
+    /// The failed assert, for check and assert tests.
+    #[serde(default)]
+    pub input: Option<String>,
+    #[serde(default)]
+    pub expected: Option<String>,
+    #[serde(default)]
+    pub got: Option<String>,
+}
+
+impl GuestResult {
+    /// The status of every kind but [`GuestKind::Ok`], whose meaning depends on the test.
+    pub fn failure(&self, output_bytes: usize) -> Option<TestStatus> {
+        let err = || clip(self.err.as_deref().unwrap_or(""));
+        match self.kind {
+            GuestKind::Ok => None,
+            GuestKind::Wrong => Some(TestStatus::WrongAnswer {
+                diff: format!("an assert failed:\n{}", err()),
+            }),
+            GuestKind::Error => Some(TestStatus::RuntimeError { error: err() }),
+            GuestKind::Syntax => Some(TestStatus::SyntaxError { error: err() }),
+            GuestKind::Memory => Some(TestStatus::LimitExceeded {
+                limit: Limit::Memory,
+            }),
+            GuestKind::Output => Some(TestStatus::OutputLimitExceeded { output_bytes }),
+        }
+    }
+}
+
+/// An interpreter with the harness loaded, reopened after a test ends it.
+pub(super) struct Runner<'a> {
+    sandbox: &'a Sandbox,
+    opts: &'a JudgeOptions,
+    session: Option<Session>,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(sandbox: &'a Sandbox, opts: &'a JudgeOptions) -> Self {
+        Runner {
+            sandbox,
+            opts,
+            session: None,
+        }
+    }
+
+    /// The arguments every harness entry takes last: the caps on captured output, on each
+    /// shown value and on error text.
+    pub fn caps(&self) -> String {
+        format!(
+            "{}, {MAX_SHOWN_CHARS}, {MAX_ERROR_CHARS}",
+            self.opts.output_bytes
+        )
+    }
+
+    fn session(&mut self) -> Result<&mut Session, start_sandbox::Error> {
+        if self.session.as_ref().is_none_or(|s| s.ended().is_some()) {
+            let mut s = Session::open(
+                self.sandbox,
+                SessionLimits {
+                    memory_bytes: self.opts.memory_bytes,
+                    max_turns: u32::MAX,
+                    ..SessionLimits::default()
+                },
+            )?;
+            let define = format!(
+                "import types as _t, sys as _s\n_h = _t.ModuleType('_judge')\n\
+                 exec(compile({}, '<start>', 'exec'), _h.__dict__)\n_s.modules['_judge'] = _h\ndel _t, _s, _h",
+                python_str_literal(HARNESS)
+            );
+            let out = s.run(&define, &TurnLimits::default())?;
+            if out.status != Status::Finished {
+                return Err(start_sandbox::Error::Invalid(format!(
+                    "the judge harness failed to load: {}",
+                    out.stderr
+                )));
+            }
+            self.session = Some(s);
+        }
+        self.session
+            .as_mut()
+            .ok_or_else(|| start_sandbox::Error::SessionEnded("no session".into()))
+    }
+
+    /// Runs one harness call (`call`, `check` or `asserts` with its arguments); maps limits and
+    /// crashes to a status. Returns the result and the wall time in milliseconds.
+    pub fn run(
+        &mut self,
+        call: &str,
+    ) -> Result<(Result<GuestResult, TestStatus>, f64), start_sandbox::Error> {
+        let limits = TurnLimits {
+            wall_time: self.opts.time_per_test,
+            stdout_bytes: self.opts.output_bytes.saturating_add(RESULT_OVERHEAD_BYTES),
+            ..TurnLimits::default()
+        };
+        let outcome = self
+            .session()?
+            .run(&format!("import _judge\n{call}"), &limits)?;
+        let wall = outcome.wall_ms;
+        let result = match &outcome.status {
+            Status::Finished => {
+                let line = outcome.stdout.lines().last().unwrap_or("");
+                serde_json::from_str::<GuestResult>(line).map_err(|_| TestStatus::RuntimeError {
+                    error: "the program's result could not be read (it wrote past the harness)"
+                        .into(),
+                })
+            }
+            Status::LimitExceeded { limit } => Err(TestStatus::LimitExceeded { limit: *limit }),
+            Status::Exception { traceback, .. } => Err(TestStatus::RuntimeError {
+                error: clip(traceback),
+            }),
+            Status::Exit { code } => Err(TestStatus::RuntimeError {
+                error: format!("the program ended the interpreter (exit code {code})"),
+            }),
+            Status::Crashed { message } => Err(TestStatus::RuntimeError {
+                error: format!("the interpreter crashed: {message}"),
+            }),
+        };
+        Ok((result, wall))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_results_map_to_statuses() {
+        let read = |line: &str| serde_json::from_str::<GuestResult>(line).unwrap();
+        assert_eq!(read(r#"{"kind": "ok", "trunc": false}"#).failure(10), None);
+        assert!(matches!(
+            read(r#"{"kind": "wrong", "err": "AssertionError"}"#).failure(10),
+            Some(TestStatus::WrongAnswer { .. })
+        ));
+        assert!(matches!(
+            read(r#"{"kind": "syntax", "err": "SyntaxError: x"}"#).failure(10),
+            Some(TestStatus::SyntaxError { .. })
+        ));
+        assert_eq!(
+            read(r#"{"kind": "memory"}"#).failure(10),
+            Some(TestStatus::LimitExceeded {
+                limit: Limit::Memory
+            })
+        );
+        assert_eq!(
+            read(r#"{"kind": "output"}"#).failure(10),
+            Some(TestStatus::OutputLimitExceeded { output_bytes: 10 })
+        );
+        assert!(serde_json::from_str::<GuestResult>(r#"{"kind": "passed"}"#).is_err());
+    }
+
+    #[test]
+    fn the_result_overhead_fits_the_shown_fields_escaped() {
+        // Error text plus three shown fields, each character escaped to at most 6 bytes.
+        const {
+            assert!(
+                RESULT_OVERHEAD_BYTES >= 6 * (MAX_ERROR_CHARS + 3 * (MAX_SHOWN_CHARS + 1)) + 256
+            )
+        };
+    }
+
+    #[test]
+    fn the_harness_defines_every_entry() {
+        for entry in ["def call(", "def check(", "def asserts("] {
+            assert!(HARNESS.contains(entry), "{entry}");
+        }
+    }
+}
