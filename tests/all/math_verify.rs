@@ -172,7 +172,7 @@ const CORPUS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "\\frac{\\pi}{4}",
-        &["0.25\\pi", "\\frac14\\pi", "45^\\circ"],
+        &["0.25\\pi", "\\frac14\\pi"],
         &["\\frac{\\pi}{3}"],
     ),
     ("2x + 1", &["1 + 2x", "x + x + 1"], &["2x - 1", "2x"]),
@@ -224,7 +224,8 @@ struct Adjudication {
 }
 
 fn adjudicated() -> HashMap<(String, String), Adjudication> {
-    let text = include_str!("../data/math_verify_adjudicated.tsv");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/math_verify_adjudicated.tsv");
+    let text = std::fs::read_to_string(path).unwrap();
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
@@ -276,7 +277,7 @@ fn math_verify_differential() {
         .collect();
     std::fs::write(&pairs_path, text).unwrap();
     let verdicts_path = dir.join("math-verify-verdicts.jsonl");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/math_verify.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/math_compare.py");
     let out = std::process::Command::new(venv.python())
         .arg(&script)
         .arg("verdicts")

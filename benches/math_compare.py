@@ -2,8 +2,8 @@
 """Math answer checking, side by side: HuggingFace's math-verify and ours on the same pairs.
 
     PY=target/tmp/venvs/math-verify/bin/python   # made by `cargo test ... -- math_verify`
-    $PY benches/math_verify.py verdicts PAIRS.jsonl OUT.jsonl
-    $PY benches/math_verify.py bench PAIRS.jsonl --ours target/release/start [--reps 200]
+    $PY benches/math_compare.py verdicts PAIRS.jsonl OUT.jsonl
+    $PY benches/math_compare.py bench PAIRS.jsonl --ours target/release/start [--reps 200]
 
 `verdicts` writes one line per pair, {"gold", "pred", "math_verify": true|false|null}, for the
 differential test (tests/all/math_verify.rs). `bench` times math-verify in this process (one
