@@ -339,7 +339,6 @@ fn math_verify_differential() {
     );
     for r in &disagree {
         let ours_equal = r.ours == Verdict::Equal;
-        let theirs_equal = r.theirs == Some(true);
         let key = (r.gold.clone(), r.pred.clone());
         let (truth, right, why) = match adjudicated.get(&key) {
             Some(a) => {

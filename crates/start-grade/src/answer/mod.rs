@@ -6,6 +6,10 @@
 //! most pairs; when it cannot, it says [`Verdict::Undecided`] and the caller runs the program
 //! from [`sympy_check_code`] in the sandbox and reads its output with [`parse_sympy_verdict`].
 //!
+//! Extraction takes, first match wins, the last `\boxed{..}`/`\fbox{..}`, else what follows
+//! the last "the answer is"-like phrase, else the last math span (`$$..$$`, `\[..\]`, `$..$`,
+//! `\(..\)`, whichever closes last).
+//!
 //! Every input is untrusted: extraction looks only at the last [`MAX_SCAN_BYTES`] of a text,
 //! equivalence only at answers up to [`MAX_ANSWER_BYTES`], parsing is recursive descent with a
 //! depth and node budget (no regexes, no backtracking), and nothing here panics on any input.

@@ -426,3 +426,55 @@ fn is_simple_name(s: &str) -> bool {
                 && rest.ends_with(')')
                 && rest.as_bytes().get(1).is_some_and(u8::is_ascii_alphabetic)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> String {
+        normalize(s).map(|n| n.text).unwrap_or_default()
+    }
+
+    #[test]
+    fn separators_and_decimal_commas() {
+        assert_eq!(text("7,425,000"), "7425000");
+        assert_eq!(text("1 000"), "1000");
+        assert_eq!(text("1\\,000"), "1000");
+        // `0,111` is never thousands (a group does not start with 0).
+        assert!(!is_thousands("0,111"));
+        assert_eq!(decimal_comma("0,111").as_deref(), Some("0.111"));
+        assert_eq!(decimal_comma("1000,99").as_deref(), Some("1000.99"));
+        assert_eq!(decimal_comma("-3,5").as_deref(), Some("-3.5"));
+        assert_eq!(decimal_comma("1,000"), None);
+        assert_eq!(decimal_comma("1, 5"), None);
+        assert_eq!(decimal_comma("1,2,3"), None);
+    }
+
+    #[test]
+    fn units_percent_and_relations() {
+        assert_eq!(text("12 \\text{ m}^2"), "12");
+        assert_eq!(text("€5"), "5");
+        assert_eq!(text("N + S"), "N+S");
+        assert_eq!(text("3m"), "3m");
+        let n = normalize("28 pct");
+        assert_eq!(
+            n.as_ref().map(|n| (n.text.as_str(), n.percent)),
+            Some(("28", true))
+        );
+        assert_eq!(text("x \\geqslant 3"), format!("x{GREATER_EQUAL}3"));
+        assert_eq!(text("x >= 3"), format!("x{GREATER_EQUAL}3"));
+        assert_eq!(
+            text("\\left( x \\le 3 \\right)"),
+            format!("(x{LESS_EQUAL}3)")
+        );
+    }
+
+    #[test]
+    fn assignments_and_chains() {
+        assert_eq!(strip_assignment("x=5+5+1=11"), "11");
+        assert_eq!(strip_assignment("x=1/3"), "1/3");
+        assert_eq!(strip_assignment("(x,y)=(1,2)"), "(1,2)");
+        assert_eq!(strip_assignment("x=1,x=2"), "x=1,x=2");
+        assert_eq!(strip_assignment("2x+1=3"), "2x+1=3");
+    }
+}
