@@ -12,7 +12,7 @@
 //!   length is [`OpenAiOptions::context_tokens`], else the server's `/models` `max_model_len`
 //!   (vLLM and SGLang give it), else unknown (the server's own limit then decides). The prompt's
 //!   tokens come from the server: the previous request's `usage` (asked for with
-//!   `stream_options.include_usage`) or a context-overflow refusal ([`context`]).
+//!   `stream_options.include_usage`) or a context-overflow refusal (`context`).
 //! - **Continuation.** A `finish_reason: "length"` that came from the request's own `max_tokens`
 //!   while budget and context are left is not an end: the next request continues from the text
 //!   so far, so a long thought spans requests. The generation ends with [`EndReason::Length`]
@@ -22,7 +22,7 @@
 //! - **Faults.** A refused or dropped connection, a read that waits longer than
 //!   [`OpenAiOptions::read_timeout`] (a stalled stream), a stream that breaks or ends without a
 //!   finish reason, and HTTP 408/425/429/5xx are retried from the text so far, with exponential
-//!   backoff and at least the server's `Retry-After` ([`retry`]), up to
+//!   backoff and at least the server's `Retry-After` (`retry`), up to
 //!   [`OpenAiOptions::attempts`] failures in a row (text received resets the count). A
 //!   context-overflow 400 is re-sized and resent. Any other 4xx, and a stream the server accepted
 //!   but kept garbling or ending early, is [`BackendError::Refused`]: that trajectory ends with
