@@ -17,8 +17,10 @@ const TEXT_COMMANDS: &str = "text textbf textit textrm textnormal textup mbox hb
 /// Stands in for `\\` while spacing commands are replaced (a control char: never LaTeX).
 const ROW_BREAK_PLACEHOLDER: &str = "\u{1}";
 /// Plain substring replacements applied during normalization, in order.
-const REPLACEMENTS: [(&str, &str); 42] = [
+const REPLACEMENTS: [(&str, &str); 44] = [
     ("\\dfrac", "\\frac"),
+    ("\\dbinom", "\\binom"),
+    ("\\tbinom", "\\binom"),
     ("\\tfrac", "\\frac"),
     ("\\cfrac", "\\frac"),
     ("^{\\circ}", ""),
@@ -148,6 +150,7 @@ pub(super) fn normalize(raw: &str) -> Option<Normalized> {
     for name in SIZING_COMMANDS.split_whitespace() {
         s = replace_command(&s, name, "");
     }
+    s = replace_command(&s, "ne", "\\neq");
     for (name, with) in RELATION_COMMANDS {
         s = replace_command(&s, name, with);
     }
@@ -164,6 +167,9 @@ pub(super) fn normalize(raw: &str) -> Option<Normalized> {
     }
     if is_thousands(&s) {
         s = s.replace(',', "");
+    }
+    if let Some(quotient) = ratio(&s) {
+        s = quotient;
     }
     let text = strip_assignment(&s).to_string();
     Some(Normalized {
@@ -405,7 +411,19 @@ fn is_name_tuple(s: &str) -> bool {
         })
 }
 
+/// A ratio of two whole numbers `3:4` as the quotient `3/4` (the one colon, digits either side).
+fn ratio(s: &str) -> Option<String> {
+    let (a, b) = s.split_once(':')?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    (digits(a) && digits(b)).then(|| format!("{a}/{b}"))
+}
+
 fn is_simple_name(s: &str) -> bool {
+    // An angle's name: `\angle A`, `\angle ABC`, `m\angle B`.
+    if let Some(vertex) = s.strip_prefix("m").unwrap_or(s).strip_prefix("\\angle") {
+        let vertex = vertex.trim();
+        return !vertex.is_empty() && vertex.bytes().all(|b| b.is_ascii_uppercase());
+    }
     if let Some(greek) = s.strip_prefix('\\') {
         return in_list(GREEK, greek);
     }
@@ -476,5 +494,9 @@ mod tests {
         assert_eq!(strip_assignment("(x,y)=(1,2)"), "(1,2)");
         assert_eq!(strip_assignment("x=1,x=2"), "x=1,x=2");
         assert_eq!(strip_assignment("2x+1=3"), "2x+1=3");
+        assert_eq!(text("\\angle A = 30^\\circ"), "30");
+        assert_eq!(text("m\\angle ABC = 45"), "45");
+        assert_eq!(text("3:4"), "3/4");
+        assert_eq!(text("x \\ne 1"), text("x \\neq 1"));
     }
 }

@@ -396,6 +396,19 @@ impl Parser {
                 }
                 self.node(Expr::Bin(Op::Div, Box::new(num), Box::new(den)))
             }
+            "binom" => {
+                // `\binom{n}{k}` as `n! / (k! (n-k)!)`: exact for integers, and the
+                // factorials' own bounds apply.
+                let n = self.parse_arg()?;
+                let k = self.parse_arg()?;
+                let n_minus_k =
+                    self.node(Expr::Bin(Op::Sub, Box::new(n.clone()), Box::new(k.clone())))?;
+                let fact = |p: &mut Parser, e: Expr| p.node(Expr::Factorial(Box::new(e)));
+                let top = fact(self, n)?;
+                let (kf, rest) = (fact(self, k)?, fact(self, n_minus_k)?);
+                let bottom = self.node(Expr::Bin(Op::Mul, Box::new(kf), Box::new(rest)))?;
+                self.node(Expr::Bin(Op::Div, Box::new(top), Box::new(bottom)))
+            }
             "sqrt" => {
                 if self.eat('[') {
                     let index = self.parse_sum()?;
