@@ -143,6 +143,10 @@ const PIECES: &[&str] = &[
     "10^{10^{10}}",
     "99999999999999999999999",
     "e-5",
+    "\\binom",
+    ":",
+    "\\angle",
+    "\\ne",
     "!",
 ];
 
@@ -162,6 +166,7 @@ fn adversarial() -> impl Strategy<Value = String> {
         nest("[", "]"),
         nest("\\frac{1}{", "}"),
         nest("\\sqrt{", "}"),
+        nest("\\binom{10^{10}}{", "}"),
         nest("10^{", "}"),
         nest("\\boxed{", "}"),
         nest("\\left(", "\\right)"),
