@@ -21,9 +21,14 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "pairs")]
     input: Option<PathBuf>,
     /// Check answer pairs instead: JSONL lines `{"gold": ..., "pred": ...}`, written back with
-    /// `"equal": true|false`.
+    /// `"equal": true|false` and `"extracted"`. `pred` is a whole model response: its final
+    /// answer is extracted (the last `\boxed{}`, else "the answer is ...", else the last
+    /// `$..$`/`$$..$$`/`\[..\]`/`\(..\)`, else the last line); see `--bare`.
     #[arg(long, value_name = "FILE")]
     pairs: Option<PathBuf>,
+    /// With `--pairs`: each `pred` is a bare answer, compared whole (no extraction).
+    #[arg(long, requires = "pairs")]
+    bare: bool,
     /// Where to write (default: stdout).
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -94,7 +99,13 @@ pub fn run(args: ScoreArgs) -> Result<std::process::ExitCode> {
     if let Some(pairs) = &args.pairs {
         let bar = bytes_bar(pairs, "pairs", args.runtime.quiet);
         let progress = |b: u64| bar.set_position(b);
-        let (n, equal, bad) = rft::pairs_stream(&scorer, reader(pairs)?, &mut out, &progress)?;
+        let form = if args.bare {
+            rft::PredForm::Bare
+        } else {
+            rft::PredForm::Response
+        };
+        let (n, equal, bad) =
+            rft::pairs_stream(&scorer, reader(pairs)?, &mut out, form, &progress)?;
         bar.finish_and_clear();
         eprintln!("{n} pairs, {equal} equal, {bad} bad lines");
         return Ok(std::process::ExitCode::SUCCESS);

@@ -21,6 +21,6 @@ pub use error::RftError;
 pub use report::{DropRecord, Report};
 pub use round::{Round, RoundSteps, Step, StepsDone};
 pub use stream::{
-    ExportSummary, Progress, SCORE_CHUNK, ScoreSummary, baseline_stream, export_stream,
+    ExportSummary, PredForm, Progress, SCORE_CHUNK, ScoreSummary, baseline_stream, export_stream,
     filter_file, pairs_stream, score_parallel, score_stream,
 };

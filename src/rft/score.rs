@@ -288,6 +288,10 @@ pub struct Pair {
     /// Whether they are equivalent (set by [`check_pair`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub equal: Option<bool>,
+    /// The answer found in `pred` and compared (set by `start score --pairs` unless `--bare`);
+    /// absent when `pred` was compared whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extracted: Option<String>,
 }
 
 /// Checks a pair of answers: fast path, then sympy in `sandbox` if given and needed. An

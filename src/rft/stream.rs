@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use start_grade::answer::Verdict;
+use start_grade::answer::{Verdict, extract_answer_or_last_line};
 
 use super::error::{RftError, file_err};
 use super::export::{ExportFormat, ExportOptions, to_example, to_prompt_completion};
@@ -108,7 +108,19 @@ pub fn score_parallel(
         .collect()
 }
 
-/// Reads `{"gold", "pred"}` lines and writes each back with `"equal"`; returns (pairs, equal).
+/// How `start score --pairs` reads a prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredForm {
+    /// A whole model response: its final answer is extracted first
+    /// ([`start_grade::answer::extract_answer_or_last_line`]: the last `\boxed{}`, an "answer
+    /// is" phrase, the last math span, else the last line).
+    Response,
+    /// A bare answer, compared whole.
+    Bare,
+}
+
+/// Reads `{"gold", "pred"}` lines and writes each back with `"equal"` (and `"extracted"`, the
+/// answer found in a [`PredForm::Response`]); returns (pairs, equal, bad lines).
 ///
 /// # Errors
 /// I/O errors (an over-long line is skipped and counted as bad).
@@ -116,6 +128,7 @@ pub fn pairs_stream(
     scorer: &Scorer<'_>,
     mut reader: LineReader<impl BufRead>,
     output: &mut impl Write,
+    form: PredForm,
     progress: Progress<'_>,
 ) -> Result<(usize, usize, usize), RftError> {
     let (mut n, mut equal, mut bad) = (0, 0, 0);
@@ -124,7 +137,16 @@ pub fn pairs_stream(
             bad += 1;
             continue;
         };
-        let eq = scorer.equal(&pair.gold, &pair.pred).0 == Verdict::Equal;
+        pair.extracted = match form {
+            PredForm::Response => extract_answer_or_last_line(&pair.pred),
+            PredForm::Bare => None,
+        };
+        let pred = match (form, &pair.extracted) {
+            (PredForm::Response, Some(answer)) => answer.as_str(),
+            (PredForm::Response, None) => "",
+            (PredForm::Bare, _) => pair.pred.as_str(),
+        };
+        let eq = scorer.equal(&pair.gold, pred).0 == Verdict::Equal;
         pair.equal = Some(eq);
         n += 1;
         equal += usize::from(eq);

@@ -17,6 +17,7 @@ mod hostile;
 mod huge_lines;
 mod infer;
 mod judge;
+mod math_verify;
 mod rft;
 mod shards;
 mod venv;

@@ -31,6 +31,54 @@ fn pairs_are_written_back_with_equal() {
     assert!(String::from_utf8_lossy(&st.stderr).contains("2 pairs, 1 equal, 1 bad lines"));
 }
 
+/// Predictions are whole responses: the answer is extracted (boxed, "the answer is", the last
+/// math span), and `--bare` compares them whole instead.
+#[test]
+fn pairs_extract_from_responses_unless_bare() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("pairs.jsonl");
+    let rows = [
+        (
+            "\\frac{1}{2}",
+            "We add them up, so the result is \\boxed{0.5}.",
+        ),
+        ("11", "Counting: $x = 5+5+1 = 11$"),
+        ("28\\%", "The answer is 28 percent."),
+        ("x \\leq 5", "Hence \\[5 \\geq x\\]"),
+        ("7", "First $x=3$, then we get \\(x = 4\\)"),
+        ("12", "12"),
+    ];
+    let text: String = rows
+        .iter()
+        .map(|(g, p)| serde_json::json!({"gold": g, "pred": p}).to_string() + "\n")
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let run = |bare: bool| {
+        let output = dir.path().join(format!("out-{bare}.jsonl"));
+        let mut cmd = start();
+        cmd.args(["score", "--no-sandbox", "--pairs"]).arg(&input);
+        if bare {
+            cmd.arg("--bare");
+        }
+        cmd.arg("--output").arg(&output).assert_success();
+        jsonl(&output)
+    };
+    let extracted = run(false);
+    let equal: Vec<bool> = extracted
+        .iter()
+        .map(|v| v["equal"].as_bool().unwrap())
+        .collect();
+    assert_eq!(equal, [true, true, true, true, false, true]);
+    assert_eq!(extracted[1]["extracted"], "x = 5+5+1 = 11");
+    assert_eq!(extracted[4]["extracted"], "x = 4");
+    let bare = run(true);
+    let equal: Vec<bool> = bare.iter().map(|v| v["equal"].as_bool().unwrap()).collect();
+    // Compared whole, prose around an answer fails, except what normalizing a bare answer
+    // already forgives (a box, `$..$`, a chain of equalities).
+    assert_eq!(equal, [true, true, false, false, false, true]);
+    assert!(bare[0].get("extracted").is_none());
+}
+
 /// A problems file of math rows `(id, gold)`.
 fn math_rows(dir: &std::path::Path, rows: &[(&str, &str)]) -> std::path::PathBuf {
     let path = dir.join("problems.jsonl");

@@ -29,3 +29,18 @@ fn undecided_pairs_go_through_sympy() {
     // Without a sandbox an undecided pair is not counted as equal.
     assert!(!check_pair(None, "e^{i\\pi}", "-1"));
 }
+
+/// The symbolic check runs under a wall-time cap: past it the pair is undecided (never equal),
+/// and the call returns soon after the cap.
+#[test]
+fn sympy_check_is_capped_in_time() {
+    let mut scorer = Scorer::new(Some(sandbox()));
+    scorer.sympy_limits.wall_time = std::time::Duration::from_millis(50);
+    let started = std::time::Instant::now();
+    let (got, method) = scorer.equal("e^{i\\pi}", "-1");
+    let took = started.elapsed();
+    assert_eq!(method, Method::Sympy);
+    // Importing sympy alone takes longer than 50 ms, so the check cannot finish.
+    assert_eq!(got, Verdict::Undecided);
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+}

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::expr::{Expr, Op};
+use super::inequality::{self, Ascending};
 use super::normalize::{align_equations, normalize};
 use super::parse::parse_expr;
 use super::rational::Rat;
@@ -25,6 +26,8 @@ const TOLERANCE_SLACK: f64 = 1.0 + 1e-9;
 const SAMPLE_VALUES: [f64; 8] = [
     0.5377, 1.8339, -2.2588, 0.8622, 0.3188, -1.3077, 2.7694, -0.4336,
 ];
+/// Rounds of sample points tried (one per sample value).
+pub(super) const SAMPLE_ROUNDS: usize = SAMPLE_VALUES.len();
 
 /// What the comparison of one pair of answers knows besides their texts.
 struct Ctx {
@@ -89,6 +92,18 @@ pub fn equivalent_with(gold: &str, pred: &str, opts: &EquivOptions) -> Verdict {
         return Verdict::NotEqual;
     }
     align_equations(&mut g, &mut p);
+    // A decimal comma (`1000,99`) is read as one only against a number: against a list it
+    // stays the list `1000, 99`.
+    let scalar = |t: &str| matches!(classify(t), Shape::Scalar(_));
+    if let Some(decimal) = p.decimal_comma.take()
+        && scalar(&g.text)
+    {
+        p.text = decimal;
+    } else if let Some(decimal) = g.decimal_comma.take()
+        && scalar(&p.text)
+    {
+        g.text = decimal;
+    }
     let ctx = Ctx {
         opts: *opts,
         gold_percent: g.percent,
@@ -154,6 +169,18 @@ fn compare(g: &str, p: &str, ctx: &Ctx, depth: usize) -> Verdict {
         (Set(a), Scalar(s)) if a.len() == 1 => a.first().map_or(Verdict::Undecided, |x| rec(x, &s)),
         (Scalar(s), Set(b)) if b.len() == 1 => b.first().map_or(Verdict::Undecided, |x| rec(&s, x)),
         (Equation(l1, r1), Equation(l2, r2)) => compare_equations((&l1, &r1), (&l2, &r2), ctx),
+        (Inequality(s1, r1), Inequality(s2, r2)) => {
+            match (Ascending::new(s1, &r1), Ascending::new(s2, &r2)) {
+                (Some(a), Some(b)) => inequality::compare(&a, &b, &rec),
+                _ => Verdict::Undecided,
+            }
+        }
+        (Inequality(s, r), Interval { .. }) | (Inequality(s, r), Tuple(_)) => Ascending::new(s, &r)
+            .and_then(|a| a.as_interval())
+            .map_or(Verdict::NotEqual, |i| rec(&i, p)),
+        (Interval { .. } | Tuple(_), Inequality(s, r)) => Ascending::new(s, &r)
+            .and_then(|a| a.as_interval())
+            .map_or(Verdict::NotEqual, |i| rec(g, &i)),
         (Scalar(a), Scalar(b)) => compare_scalars(&a, &b, ctx),
         (Equation(..), Scalar(_)) | (Scalar(_), Equation(..)) => Verdict::Undecided,
         _ => Verdict::NotEqual,
@@ -267,7 +294,7 @@ fn compare_scalars(g: &str, p: &str, ctx: &Ctx) -> Verdict {
     }
 }
 
-fn close(a: f64, b: f64, relative: f64, absolute: f64) -> bool {
+pub(super) fn close(a: f64, b: f64, relative: f64, absolute: f64) -> bool {
     if a == b {
         return true;
     }
@@ -277,7 +304,7 @@ fn close(a: f64, b: f64, relative: f64, absolute: f64) -> bool {
     (a - b).abs() <= absolute.max(relative * a.abs().max(b.abs())) * TOLERANCE_SLACK
 }
 
-fn all_vars<'a>(exprs: &[&'a Expr]) -> Vec<&'a str> {
+pub(super) fn all_vars<'a>(exprs: &[&'a Expr]) -> Vec<&'a str> {
     let mut vars = BTreeSet::new();
     for e in exprs {
         e.vars(&mut vars);
@@ -286,7 +313,7 @@ fn all_vars<'a>(exprs: &[&'a Expr]) -> Vec<&'a str> {
 }
 
 /// Variable assignments for sample round `round`.
-fn sample_env<'a>(vars: &[&'a str], round: usize) -> Vec<(&'a str, f64)> {
+pub(super) fn sample_env<'a>(vars: &[&'a str], round: usize) -> Vec<(&'a str, f64)> {
     vars.iter()
         .enumerate()
         .map(|(i, v)| {
@@ -407,187 +434,28 @@ mod tests {
     use crate::answer::MAX_ANSWER_BYTES;
     use Verdict::{Equal as E, NotEqual as N, Undecided as U};
 
-    /// `(gold, pred, expected)`.
+    /// `(gold, pred, expected)`: one case per comparison path here; the full table, by
+    /// class, is `tests/data/equivalence.tsv` (read by `tests/equivalence.rs`).
     const CASES: &[(&str, &str, Verdict)] = &[
-        // Plain numbers and fractions.
-        ("42", "42", E),
-        ("42", "43", N),
-        ("-3", "3", N),
-        ("-3", "-3", E),
-        ("1/2", "2", N),
-        ("0.5", "1/2", E),
         ("\\frac{1}{2}", "0.5", E),
-        ("\\dfrac12", "1/2", E),
-        ("\\tfrac{3}{4}", "0.75", E),
-        ("\\frac{2}{4}", "\\frac{1}{2}", E),
-        ("\\frac{1}{3}", "0.3333333", E),
-        ("\\frac{1}{3}", "0.333333", E),
         ("\\frac{1}{3}", "0.33", N),
-        ("\\frac{1}{3}", "\\frac{1}{4}", N),
-        ("-\\frac{1}{2}", "\\frac{-1}{2}", E),
-        ("-\\frac{1}{2}", "\\frac{1}{2}", N),
-        ("3", "3.0", E),
-        ("3", "3.00001", N),
-        (".5", "0.5", E),
-        ("1000", "1,000", E),
-        ("1,000", "1000", E),
-        ("1{,}000", "1000", E),
-        ("1,234,567", "1234567", E),
-        ("1\\,000", "1000", E),
-        ("2^{10}", "1024", E),
-        ("5!", "120", E),
-        ("10^{-2}", "0.01", E),
-        ("0", "0.0", E),
-        ("100", "1e2", E),
-        ("0.00001", "1e-5", E),
-        ("0", "-0", E),
-        ("7", "\\frac{14}{2}", E),
-        ("12345678901234567890", "12345678901234567891", N),
-        // Dollars, units, degrees, percent.
-        ("5 \\text{ cm}", "5", E),
-        ("5", "5 \\text{ cm}", E),
-        ("5", "5cm", E),
-        ("12", "12 inches", E),
-        ("20", "\\$20", E),
-        ("20", "20 dollars", E),
-        ("8", "8 \\text{ square units}", E),
-        ("3", "3 \\mbox{ cm}^2", E),
-        ("90^\\circ", "90", E),
-        ("90^{\\circ}", "90", E),
-        ("90", "90 degrees", E),
-        ("90", "91^\\circ", N),
-        ("10\\%", "10", E),
-        ("10\\%", "0.1", E),
-        ("10%", "10", E),
-        ("0.1", "10\\%", E),
-        ("10\\%", "20", N),
-        ("25", "25 percent", E),
-        // Assignments, periods, spaces, dollars.
-        ("5", "x = 5", E),
-        ("5", "k=5", E),
-        ("5", "\\theta = 5", E),
-        ("5", "5.", E),
-        ("$5$", "5", E),
-        ("3", "\\boxed{3}", E),
-        ("5", "x = 6", N),
-        ("\\frac{\\pi}{2}", "\\left(\\frac{\\pi}{2}\\right)", E),
-        // Multiplication signs, roots, pi.
-        ("2\\cdot 3", "6", E),
-        ("2 \\times 3", "2*3", E),
-        ("\\sqrt{2}", "\\sqrt2", E),
-        ("\\sqrt{2}", "sqrt(2)", E),
-        ("\\sqrt{2}/2", "\\frac{\\sqrt2}{2}", E),
-        ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}", E),
-        ("\\frac{\\sqrt{2}}{2}", "0.7071068", E),
-        ("2\\sqrt{2}", "\\sqrt{8}", E),
-        ("\\sqrt{2}", "\\sqrt{3}", N),
-        ("\\sqrt[3]{8}", "2", E),
-        ("\\sqrt{16}", "4", E),
-        ("2\\pi", "2 \\pi", E),
-        ("2\\pi", "6.2831853", E),
-        ("\\pi", "3.14", N),
-        ("\\pi r^2", "r^2\\pi", E),
-        ("e^2", "7.3890561", E),
-        ("\\ln 1", "0", E),
-        ("\\log_2 8", "3", E),
-        ("\\sin^2 x + \\cos^2 x", "1", E),
-        // Variables.
-        ("x^2", "2x", N),
-        ("2x+1", "1+2x", E),
+        ("1000.99", "1000,99", E),
+        ("2, 3", "3,2", E),
         ("x^2-1", "(x-1)(x+1)", E),
-        ("x^2-1", "(x-1)(x-1)", N),
-        ("a_1 + a_2", "a_2 + a_1", E),
-        ("\\frac{x}{2}", "0.5x", E),
-        ("2x", "2y", N),
-        ("\\alpha + 1", "1 + \\alpha", E),
-        ("\\sqrt{x^2}", "x", N),
-        ("2i + 1", "1 + 2i", E),
+        ("x^2", "2x", N),
         ("e^{i\\pi}", "-1", U),
-        ("\\lfloor x \\rfloor", "x", U),
-        ("f'(x)", "2x", U),
-        ("\\frac{d}{dx} x^2", "2x", U),
-        ("\\frac{d^2}{dx^2}(x^3)", "6x", U),
-        ("\\frac{\\partial}{\\partial x} x y", "y", U),
-        ("\\frac{dy}{dx}", "2x", U),
-        ("\\frac{d}{2}", "0.5d", E),
-        // Equations.
         ("y = 2x + 3", "y = 3 + 2x", E),
-        ("y = 2x + 3", "y = 2x + 4", N),
-        ("2x + 3y = 6", "4x + 6y = 12", E),
-        ("x + y = 1", "x + y - 1 = 0", E),
-        ("x + y = 1", "y = 1 - x", E),
-        ("y = 1 - x", "x + y = 1", E),
-        ("x^{1000}", "x^{1001}", U),
-        ("x^{3}", "x^{3}+x^{40}", N),
-        ("y = 2x + 3", "2x + 3", E),
-        // Sets, lists, tuples, intervals.
+        ("x \\leq 5", "5 \\geq x", E),
+        ("x < 1", "(-\\infty, 1)", E),
         ("\\{1,2\\}", "\\{2,1\\}", E),
-        ("\\{1,2\\}", "\\{1,3\\}", N),
-        ("\\{1,2\\}", "\\{1,2,3\\}", N),
-        ("1, 2", "2, 1", E),
-        ("1, 2", "\\{2, 1\\}", E),
-        ("x = 1, x = 2", "2, 1", E),
-        ("1 \\text{ or } 2", "2, 1", E),
-        ("\\{3\\}", "3", E),
-        ("3", "\\{3\\}", E),
-        ("\\emptyset", "\\{\\}", E),
-        ("(1,2)", "(1,2)", E),
-        ("(1,2)", "(2,1)", N),
         ("(1,2)", "[1,2]", N),
-        ("(1, 2)", "(1,\\ 2)", E),
-        ("(\\frac{1}{2}, 3)", "(0.5, 3)", E),
-        ("(1,2)", "1, 2", E),
-        ("[1,2)", "[1,2]", N),
-        ("[1,2)", "[1, 2)", E),
-        ("(-\\infty, 3]", "(-\\infty,3]", E),
-        ("(-\\infty, 3]", "\\left(-\\infty, 3\\right]", E),
-        ("(-\\infty, 3]", "(-\\infty, 3)", N),
-        ("[0, \\frac{1}{2}]", "[0, 0.5]", E),
         (
-            "(-\\infty, 1) \\cup (2, \\infty)",
-            "(2, \\infty) \\cup (-\\infty, 1)",
+            "[[1,2],[3,4]]",
+            "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
             E,
         ),
-        ("(-\\infty, 1) \\cup (2, \\infty)", "(-\\infty, 1)", N),
-        ("1 \\pm \\sqrt{2}", "1+\\sqrt2, 1-\\sqrt2", E),
-        ("\\{(1,2), (3,4)\\}", "\\{(3,4), (1,2)\\}", E),
-        ("\\{(1,2), (3,4)\\}", "\\{(4,3), (1,2)\\}", N),
-        // Matrices.
-        (
-            "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
-            "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}",
-            E,
-        ),
-        (
-            "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
-            "\\begin{pmatrix}1&2\\\\4&3\\end{pmatrix}",
-            N,
-        ),
-        (
-            "\\begin{pmatrix} 1 & 2 \\end{pmatrix}",
-            "\\begin{pmatrix}1\\\\2\\end{pmatrix}",
-            N,
-        ),
-        (
-            "\\begin{pmatrix} \\frac12 \\\\ 2 \\end{pmatrix}",
-            "(0.5, 2)",
-            E,
-        ),
-        // Multiple choice and words.
         ("(A)", "A", E),
-        ("A", "\\text{(A)}", E),
-        ("\\textbf{(C)}", "C", E),
-        ("B", "(B) 12", E),
-        ("A", "B", N),
-        ("(D)", "42", N),
-        ("\\text{yes}", "Yes", E),
-        ("\\text{Evelyn}", "evelyn", E),
         ("yes", "no", N),
-        ("odd", "5", N),
-        // Text units inside text wrappers, plain string equality.
-        ("\\text{5 apples}", "5", E),
-        ("\\mathrm{cm}", "\\mathrm{cm}", E),
-        ("\\textit{unknownword} 3", "3", N),
         ("", "5", U),
         ("5", "", N),
     ];
@@ -601,7 +469,6 @@ mod tests {
                 failures.push(format!("{gold:?} vs {pred:?}: want {want:?}, got {got:?}"));
             }
         }
-        assert!(CASES.len() >= 110, "only {} cases", CASES.len());
         assert!(
             failures.is_empty(),
             "{} failures:\n{}",

@@ -1,6 +1,11 @@
-//! Finding the final answer in a long, untrusted reasoning text: the last `\boxed{..}`, else
-//! what follows the last "the answer is"-like phrase, looking only at the end of the text so
-//! that the work stays bounded whatever the model wrote.
+//! Finding the final answer in a long, untrusted reasoning text, looking only at the end of the
+//! text so that the work stays bounded whatever the model wrote. The priority, first match
+//! wins:
+//!
+//! 1. the last `\boxed{..}` or `\fbox{..}` (the convention models are trained to follow);
+//! 2. what follows the last "the answer is" / "final answer:"-like phrase;
+//! 3. the last math span, whichever delimiter it has: `$$..$$`, `\[..\]`, `$..$` or `\(..\)`
+//!    (the one that closes last; an escaped `\$` is a dollar sign, not a delimiter).
 
 use super::{MAX_ANSWER_BYTES, MAX_SCAN_BYTES};
 
@@ -19,7 +24,8 @@ const ANSWER_PHRASES: [&str; 5] = [
 
 /// Extracts the final answer of a reasoning text: the content of the last `\boxed{..}` (or
 /// `\boxed x`, `\fbox{..}`) with balanced braces, else what follows the last "the answer is" /
-/// "final answer:" phrase (trimmed of `$` and a trailing period), else `None`.
+/// "final answer:" phrase (trimmed of `$` and a trailing period), else the content of the last
+/// math span (`$$..$$`, `\[..\]`, `$..$`, `\(..\)`), else `None`.
 ///
 /// # Examples
 ///
@@ -29,12 +35,16 @@ const ANSWER_PHRASES: [&str; 5] = [
 /// assert_eq!(extract_answer("so \\boxed{\\frac{1}{2}}.").as_deref(), Some("\\frac{1}{2}"));
 /// assert_eq!(extract_answer("first \\boxed{1}, then \\boxed{2}").as_deref(), Some("2"));
 /// assert_eq!(extract_answer("Thus the answer is 42.").as_deref(), Some("42"));
+/// assert_eq!(extract_answer("so $x = 2$ and then $$y = 3$$").as_deref(), Some("y = 3"));
+/// assert_eq!(extract_answer("costs \\$5, so \\(7\\)").as_deref(), Some("7"));
 /// assert_eq!(extract_answer("no marker here"), None);
 /// ```
 pub fn extract_answer(text: &str) -> Option<String> {
     let start = text.ceil_char_boundary(text.len().saturating_sub(MAX_SCAN_BYTES));
     let text = &text[start..];
-    extract_boxed(text).or_else(|| extract_phrase(text))
+    extract_boxed(text)
+        .or_else(|| extract_phrase(text))
+        .or_else(|| last_math_span(text))
 }
 
 /// Like [`extract_answer`], but falls back to the last non-empty line (at most
@@ -112,6 +122,59 @@ pub(super) fn matching_brace(s: &str, open: usize) -> Option<usize> {
     None
 }
 
+/// The delimiters of a math span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MathDelim {
+    /// `$..$`
+    Dollar,
+    /// `$$..$$`
+    Display,
+    /// `\(..\)`
+    Paren,
+    /// `\[..\]`
+    Bracket,
+}
+
+/// The trimmed content of the math span that closes last in `s`, if it is a possible answer
+/// (not empty, at most [`MAX_ANSWER_BYTES`]). One left-to-right pass; spans do not nest.
+fn last_math_span(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut last: Option<(usize, usize)> = None;
+    let mut open: Option<(MathDelim, usize)> = None;
+    let mut i = 0;
+    // Every index compared or sliced at is that of an ASCII byte, so slices fall on char
+    // boundaries whatever the text holds.
+    while let Some(&c) = b.get(i) {
+        let next = b.get(i + 1).copied();
+        match (open, c, next) {
+            (None, b'\\', Some(b'(')) => open = Some((MathDelim::Paren, i + 2)),
+            (None, b'\\', Some(b'[')) => open = Some((MathDelim::Bracket, i + 2)),
+            (None, b'$', Some(b'$')) => open = Some((MathDelim::Display, i + 2)),
+            (None, b'$', _) => open = Some((MathDelim::Dollar, i + 1)),
+            (Some((MathDelim::Paren, start)), b'\\', Some(b')'))
+            | (Some((MathDelim::Bracket, start)), b'\\', Some(b']'))
+            | (Some((MathDelim::Display, start)), b'$', Some(b'$')) => {
+                last = Some((start, i));
+                open = None;
+            }
+            (Some((MathDelim::Dollar, start)), b'$', _) => {
+                last = Some((start, i));
+                open = None;
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        // A backslash escapes the next byte (`\$` is a dollar sign); two-byte delimiters are
+        // skipped whole.
+        let two = c == b'\\' || (c == b'$' && next == Some(b'$'));
+        i += if two { 2 } else { 1 };
+    }
+    let (start, end) = last?;
+    let content = s.get(start..end)?.trim();
+    (!content.is_empty() && content.len() <= MAX_ANSWER_BYTES).then(|| content.to_string())
+}
+
 fn extract_phrase(s: &str) -> Option<String> {
     // ASCII lowercasing keeps byte offsets, so positions in `lower` are positions in `s`.
     let lower = s.to_ascii_lowercase();
@@ -178,6 +241,16 @@ mod tests {
             ("", None),
             ("π ≈ \\boxed{3.14159…}", Some("3.14159…")),
             ("réponse: the answer is 数学", Some("数学")),
+            // The last math span, whatever its delimiters.
+            ("so $x=1$ and finally $x = 2$.", Some("x = 2")),
+            ("display $$\\frac12$$ then \\[3\\]", Some("3")),
+            ("inline \\(4\\) after \\[5\\]", Some("5")),
+            ("money \\$5 and \\$6, so $7$", Some("7")),
+            ("open $5 never closed", None),
+            ("empty $$ $$", None),
+            ("é$é$ü", Some("é")),
+            ("\\boxed{1} beats $2$", Some("1")),
+            ("the answer is 3, as $x=4$ shows", Some("3, as x=4 shows")),
         ];
         for (text, want) in cases {
             assert_eq!(extract_answer(text).as_deref(), *want, "text {text:?}");

@@ -6,6 +6,10 @@
 //! most pairs; when it cannot, it says [`Verdict::Undecided`] and the caller runs the program
 //! from [`sympy_check_code`] in the sandbox and reads its output with [`parse_sympy_verdict`].
 //!
+//! Extraction takes, first match wins, the last `\boxed{..}`/`\fbox{..}`, else what follows
+//! the last "the answer is"-like phrase, else the last math span (`$$..$$`, `\[..\]`, `$..$`,
+//! `\(..\)`, whichever closes last).
+//!
 //! Every input is untrusted: extraction looks only at the last [`MAX_SCAN_BYTES`] of a text,
 //! equivalence only at answers up to [`MAX_ANSWER_BYTES`], parsing is recursive descent with a
 //! depth and node budget (no regexes, no backtracking), and nothing here panics on any input.
@@ -13,10 +17,23 @@
 //! The grading rules, in the spirit of the MATH/PRM800K and Qwen math graders:
 //!
 //! - LaTeX is normalized first: `\dfrac`/`\tfrac` become `\frac`; `\left`, `\right`, spacing
-//!   commands, `$`, math delimiters and `\text{..}`-like wrappers go; degrees (`^\circ`), unit
-//!   words after a number (`cm`, `inches`, `dollars`, `square units`, ...), thousands separators
-//!   (`1,000`, `1{,}000`), a leading assignment (`x =`, `k=`, `\theta =`) and trailing periods
-//!   are dropped; `\cdot` and `\times` become `*`. Equal strings after this are [`Verdict::Equal`].
+//!   commands, `$`, math delimiters and `\text{..}`-like wrappers go; degrees (`^\circ`),
+//!   currency signs (`\$`, `€`, `£`), unit words after a number (`cm`, `inches`, `dollars`,
+//!   `square units`, `USD`, and short symbols such as `m^2` or `s` after a space), thousands
+//!   separators (`7,425,000`, `1{,}000`, `1\,000`, `1 000`), a leading assignment (`x =`,
+//!   `\theta =`, `(x, y) =`), all but the last side of a chain (`x = 5+5+1 = 11` is `11`) and
+//!   trailing periods are dropped; `\cdot` and `\times` become `*`; `\geq`, `\ge`,
+//!   `\geqslant`, `>=` and `≥` are one relation (likewise for `<`). Equal strings after this are
+//!   [`Verdict::Equal`].
+//! - A decimal comma (`1000,99`, `0,111`: two digit runs joined by one comma without a space,
+//!   not thousands) is read as a decimal point only against a number; against a list it stays
+//!   a list (`2,3` = `3, 2`).
+//! - A mixed number `2\frac{1}{2}` is `5/2` (an integer right before a fraction of integers);
+//!   `3\frac{\pi}{2}` stays a product.
+//! - Inequalities are read ascending (`5 \geq x` is `x \leq 5`) and compared side by side, or
+//!   as the sign of `lhs - rhs` at sample points (`-x > -1` = `x < 1`, `2x < 6` = `x < 3`);
+//!   strictness must match. One variable bounded by constants equals its interval
+//!   (`1 \leq x < 2` = `[1, 2)`, `x < 1` = `(-\infty, 1)`).
 //! - Numbers compare exactly as rationals (`0.5` = `1/2` = `\frac12`). If the exact values differ
 //!   and either side was written with a decimal point, or if either side needs real arithmetic
 //!   (`\sqrt2`, `\pi`), they compare with a relative tolerance ([`EquivOptions`], default
@@ -31,13 +48,15 @@
 //!   tuples, matrices and a tuple against a bare list compare in order; a two-element bracket
 //!   with a `[` or `]` is an interval, whose bracket kinds must match (`[1,2)` != `[1,2]`) and
 //!   which never equals a tuple (`(1,2)` != `[1,2]`). A one-element set equals its element.
-//!   `a \pm b` is the list `a+b, a-b`; `\cup` joins intervals, compared unordered.
+//!   `a \pm b` is the list `a+b, a-b`; `\cup` joins intervals, compared unordered. A nested
+//!   list `[[1, 2], [3, 4]]` is a matrix, equal to the `pmatrix`/`bmatrix` with those rows.
 //! - A gold answer that is a choice letter `A`-`E` (`(A)`, `\text{(A)}`) needs a choice letter;
 //!   two words (`yes`, `\text{Evelyn}`) compare case-insensitively.
 //!
 //! The code follows an answer's way through the grader, one module per step: `extract` finds
 //! it at the end of the text, `normalize` rewrites its LaTeX into a canonical plain form,
-//! `structure` tells a set from a tuple, an interval or an equation, `parse` reads a scalar into
+//! `structure` tells a set from a tuple, an interval, an inequality or an equation,
+//! `inequality` compares inequalities, `parse` reads a scalar into
 //! an `expr` tree that evaluates over exact `rational`s or at sample points, `equiv` decides,
 //! and `sympy` writes the symbolic fallback program and reads its verdict.
 
@@ -46,6 +65,7 @@ use serde::{Deserialize, Serialize};
 mod equiv;
 mod expr;
 mod extract;
+mod inequality;
 mod normalize;
 mod parse;
 mod rational;

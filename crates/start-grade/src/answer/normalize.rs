@@ -17,8 +17,10 @@ const TEXT_COMMANDS: &str = "text textbf textit textrm textnormal textup mbox hb
 /// Stands in for `\\` while spacing commands are replaced (a control char: never LaTeX).
 const ROW_BREAK_PLACEHOLDER: &str = "\u{1}";
 /// Plain substring replacements applied during normalization, in order.
-const REPLACEMENTS: [(&str, &str); 32] = [
+const REPLACEMENTS: [(&str, &str); 44] = [
     ("\\dfrac", "\\frac"),
+    ("\\dbinom", "\\binom"),
+    ("\\tbinom", "\\binom"),
     ("\\tfrac", "\\frac"),
     ("\\cfrac", "\\frac"),
     ("^{\\circ}", ""),
@@ -50,6 +52,41 @@ const REPLACEMENTS: [(&str, &str); 32] = [
     ("\u{2212}", "-"),
     ("\u{3c0}", "\\pi"),
     ("\u{221e}", "\\infty"),
+    // Relations become one char each ([`LESS_EQUAL`], [`GREATER_EQUAL`]), so that no `=` is
+    // left inside `<=` for the equation splitter to find.
+    ("<=", LESS_EQUAL),
+    ("=<", LESS_EQUAL),
+    (">=", GREATER_EQUAL),
+    ("=>", GREATER_EQUAL),
+    // Currency signs (`\$` goes with the math delimiters).
+    ("\u{20ac}", ""),
+    ("\u{a3}", ""),
+    ("\u{a5}", ""),
+    ("\\euro", ""),
+    ("\\pounds", ""),
+    ("\\yen", ""),
+];
+/// The canonical `<=` of a normalized answer (one char, so it holds no `=`).
+pub(super) const LESS_EQUAL: &str = "\u{2264}";
+/// The canonical `>=` of a normalized answer.
+pub(super) const GREATER_EQUAL: &str = "\u{2265}";
+/// [`LESS_EQUAL`] as a char.
+pub(super) const LESS_EQUAL_CHAR: char = '\u{2264}';
+/// [`GREATER_EQUAL`] as a char.
+pub(super) const GREATER_EQUAL_CHAR: char = '\u{2265}';
+/// Relation commands and the canonical relation each becomes (`\le` must not eat `\left`,
+/// so these are replaced as whole command names, after the sizing commands are gone).
+const RELATION_COMMANDS: [(&str, &str); 10] = [
+    ("leqslant", LESS_EQUAL),
+    ("geqslant", GREATER_EQUAL),
+    ("leq", LESS_EQUAL),
+    ("geq", GREATER_EQUAL),
+    ("le", LESS_EQUAL),
+    ("ge", GREATER_EQUAL),
+    ("lt", "<"),
+    ("gt", ">"),
+    ("nless", GREATER_EQUAL),
+    ("ngtr", LESS_EQUAL),
 ];
 /// Sizing commands removed wherever they stand (`\left(` is `(`).
 const SIZING_COMMANDS: &str = "left right bigl bigr Bigl Bigr big Big";
@@ -58,14 +95,23 @@ const UNIT_WORDS: &str = "cm mm km meters meter metres metre inches inch feet fo
      mph kg grams gram pounds pound lbs lb ounces ounce oz liters liter litres litre ml \
      gallons gallon cups cup seconds second sec minutes minute mins hours hour hrs hr days \
      day weeks week months month years year dollars dollar cents cent euros degrees degree \
-     deg radians radian units unit square sq cubic percent points point people persons \
-     students ways pages apples marbles";
+     deg radians radian units unit square sq cubic percent pct points point people persons \
+     students ways pages apples marbles usd eur";
+/// Short unit symbols dropped only when a space separates them from the value (`5 m^2`,
+/// `\text{ s}`), since `5m` may be a product with the variable `m`.
+const SPACED_UNIT_WORDS: &str = "m s g L h";
+/// Unit words that mean the value was a percentage.
+const PERCENT_WORDS: &str = "percent pct";
 
 /// An answer after LaTeX normalization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Normalized {
     pub(super) text: String,
     pub(super) percent: bool,
+    /// The answer read with a decimal comma (`1000,99` as `1000.99`) when it was written as
+    /// two digit runs joined by one comma with no space, and not as thousands; whether that
+    /// reading applies depends on the other answer (see `equiv`).
+    pub(super) decimal_comma: Option<String>,
     /// The text before a leading `name =` was dropped (equal to `text` when none was).
     full: String,
 }
@@ -104,12 +150,17 @@ pub(super) fn normalize(raw: &str) -> Option<Normalized> {
     for name in SIZING_COMMANDS.split_whitespace() {
         s = replace_command(&s, name, "");
     }
+    s = replace_command(&s, "ne", "\\neq");
+    for (name, with) in RELATION_COMMANDS {
+        s = replace_command(&s, name, with);
+    }
     s = replace_command(&s, "in", "=");
     s = replace_word(&s, "or", ",");
     s = replace_word(&s, "and", ",");
     let mut percent = s.contains('%');
     s = s.replace('%', "");
     s = strip_units(&s, &mut percent);
+    let decimal_comma = decimal_comma(s.trim());
     s = compact(&s);
     while s.ends_with('.') || s.ends_with(',') {
         s.pop();
@@ -117,10 +168,14 @@ pub(super) fn normalize(raw: &str) -> Option<Normalized> {
     if is_thousands(&s) {
         s = s.replace(',', "");
     }
+    if let Some(quotient) = ratio(&s) {
+        s = quotient;
+    }
     let text = strip_assignment(&s).to_string();
     Some(Normalized {
         text,
         percent,
+        decimal_comma,
         full: s,
     })
 }
@@ -240,14 +295,18 @@ fn strip_units(s: &str, percent: &mut bool) -> String {
             .chars()
             .next_back()
             .is_some_and(|c| c.is_whitespace() || c.is_ascii_digit() || c == '}' || c == ')');
-        if word.is_empty()
-            || !in_list(UNIT_WORDS, &word)
-            || !follows_value
-            || head.trim().is_empty()
-        {
+        // A short symbol is a unit only after a space that follows a value (`5 m`), never
+        // after an operator (`N + S`).
+        let spaced = head.ends_with(char::is_whitespace)
+            && head
+                .trim_end()
+                .ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')');
+        let original = base.get(head.len()..).unwrap_or("");
+        let known = in_list(UNIT_WORDS, &word) || (spaced && in_list(SPACED_UNIT_WORDS, original));
+        if word.is_empty() || !known || !follows_value || head.trim().is_empty() {
             break;
         }
-        if word == "percent" {
+        if in_list(PERCENT_WORDS, &word) {
             *percent = true;
         }
         current = head.trim_end().to_string();
@@ -285,6 +344,15 @@ fn compact(s: &str) -> String {
     out
 }
 
+/// `s` with its comma read as a decimal point, if `s` is `[-]digits,digits` (no space) and
+/// not a number with thousands separators.
+fn decimal_comma(s: &str) -> Option<String> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = digits.split_once(',')?;
+    let runs = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    (runs(int) && runs(frac) && !is_thousands(s)).then(|| s.replacen(',', ".", 1))
+}
+
 /// Whether `s` is a number with comma thousands separators, such as `-1,234,567.5`.
 fn is_thousands(s: &str) -> bool {
     let s = s.strip_prefix('-').unwrap_or(s);
@@ -296,9 +364,12 @@ fn is_thousands(s: &str) -> bool {
         return false;
     }
     let mut groups = int.split(',');
-    let first_ok = groups
-        .next()
-        .is_some_and(|g| (1..=3).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit()));
+    // A first group with a leading zero (`0,111`) is a decimal comma, never thousands.
+    let first_ok = groups.next().is_some_and(|g| {
+        (1..=3).contains(&g.len())
+            && g.bytes().all(|b| b.is_ascii_digit())
+            && !(g.starts_with('0') && int.contains(','))
+    });
     let rest: Vec<&str> = groups.collect();
     first_ok
         && !rest.is_empty()
@@ -307,22 +378,52 @@ fn is_thousands(s: &str) -> bool {
             .all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Drops a leading `name =` when the name is a simple variable (`x`, `a_1`, `\theta`, `f(x)`).
+/// Drops a leading `name =` when the name is a simple variable (`x`, `a_1`, `\theta`, `f(x)`),
+/// and keeps only the last side of a chain of equalities (`x = 5+5+1 = 11` is `11`), where
+/// the final value stands.
 pub(super) fn strip_assignment(s: &str) -> &str {
+    if let Some((chain, last)) = s.rsplit_once('=')
+        && chain.contains('=')
+        && !last.trim().is_empty()
+        && !s.contains(['<', '>', ',', LESS_EQUAL_CHAR, GREATER_EQUAL_CHAR])
+    {
+        return last.trim();
+    }
     let Some((lhs, rhs)) = s.split_once('=') else {
         return s;
     };
     if rhs.contains('=') || rhs.trim().is_empty() {
         return s;
     }
-    if is_simple_name(lhs.trim()) {
+    if is_simple_name(lhs.trim()) || is_name_tuple(lhs.trim()) {
         rhs.trim()
     } else {
         s
     }
 }
 
+/// Whether `s` is a tuple of simple names, as in `(x, y) = (1, 2)`.
+fn is_name_tuple(s: &str) -> bool {
+    s.strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .is_some_and(|inner| {
+            inner.contains(',') && inner.split(',').all(|n| is_simple_name(n.trim()))
+        })
+}
+
+/// A ratio of two whole numbers `3:4` as the quotient `3/4` (the one colon, digits either side).
+fn ratio(s: &str) -> Option<String> {
+    let (a, b) = s.split_once(':')?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    (digits(a) && digits(b)).then(|| format!("{a}/{b}"))
+}
+
 fn is_simple_name(s: &str) -> bool {
+    // An angle's name: `\angle A`, `\angle ABC`, `m\angle B`.
+    if let Some(vertex) = s.strip_prefix("m").unwrap_or(s).strip_prefix("\\angle") {
+        let vertex = vertex.trim();
+        return !vertex.is_empty() && vertex.bytes().all(|b| b.is_ascii_uppercase());
+    }
     if let Some(greek) = s.strip_prefix('\\') {
         return in_list(GREEK, greek);
     }
@@ -342,4 +443,60 @@ fn is_simple_name(s: &str) -> bool {
                 && rest.starts_with('(')
                 && rest.ends_with(')')
                 && rest.as_bytes().get(1).is_some_and(u8::is_ascii_alphabetic)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> String {
+        normalize(s).map(|n| n.text).unwrap_or_default()
+    }
+
+    #[test]
+    fn separators_and_decimal_commas() {
+        assert_eq!(text("7,425,000"), "7425000");
+        assert_eq!(text("1 000"), "1000");
+        assert_eq!(text("1\\,000"), "1000");
+        // `0,111` is never thousands (a group does not start with 0).
+        assert!(!is_thousands("0,111"));
+        assert_eq!(decimal_comma("0,111").as_deref(), Some("0.111"));
+        assert_eq!(decimal_comma("1000,99").as_deref(), Some("1000.99"));
+        assert_eq!(decimal_comma("-3,5").as_deref(), Some("-3.5"));
+        assert_eq!(decimal_comma("1,000"), None);
+        assert_eq!(decimal_comma("1, 5"), None);
+        assert_eq!(decimal_comma("1,2,3"), None);
+    }
+
+    #[test]
+    fn units_percent_and_relations() {
+        assert_eq!(text("12 \\text{ m}^2"), "12");
+        assert_eq!(text("€5"), "5");
+        assert_eq!(text("N + S"), "N+S");
+        assert_eq!(text("3m"), "3m");
+        let n = normalize("28 pct");
+        assert_eq!(
+            n.as_ref().map(|n| (n.text.as_str(), n.percent)),
+            Some(("28", true))
+        );
+        assert_eq!(text("x \\geqslant 3"), format!("x{GREATER_EQUAL}3"));
+        assert_eq!(text("x >= 3"), format!("x{GREATER_EQUAL}3"));
+        assert_eq!(
+            text("\\left( x \\le 3 \\right)"),
+            format!("(x{LESS_EQUAL}3)")
+        );
+    }
+
+    #[test]
+    fn assignments_and_chains() {
+        assert_eq!(strip_assignment("x=5+5+1=11"), "11");
+        assert_eq!(strip_assignment("x=1/3"), "1/3");
+        assert_eq!(strip_assignment("(x,y)=(1,2)"), "(1,2)");
+        assert_eq!(strip_assignment("x=1,x=2"), "x=1,x=2");
+        assert_eq!(strip_assignment("2x+1=3"), "2x+1=3");
+        assert_eq!(text("\\angle A = 30^\\circ"), "30");
+        assert_eq!(text("m\\angle ABC = 45"), "45");
+        assert_eq!(text("3:4"), "3/4");
+        assert_eq!(text("x \\ne 1"), text("x \\neq 1"));
+    }
 }

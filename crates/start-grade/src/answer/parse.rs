@@ -47,6 +47,37 @@ fn is_differential(arg: &str) -> bool {
     }
 }
 
+/// The integer a literal stands for, with its sign (`3`, `-3`), if `e` is one.
+fn integer_literal(e: &Expr) -> Option<(bool, &Expr)> {
+    match e {
+        Expr::Num { text, .. } if text.bytes().all(|b| b.is_ascii_digit()) => Some((false, e)),
+        Expr::Neg(inner) => match integer_literal(inner)? {
+            (false, n) => Some((true, n)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `whole` and `frac` as the mixed number `whole frac` (`-2\frac12` is `-(2 + 1/2)`), if
+/// `whole` is an integer literal and `frac` a quotient of two.
+fn mixed_number(whole: &Expr, frac: Expr) -> Option<Expr> {
+    let (negative, n) = integer_literal(whole)?;
+    let Expr::Bin(Op::Div, num, den) = &frac else {
+        return None;
+    };
+    if !matches!(integer_literal(num)?, (false, _)) || !matches!(integer_literal(den)?, (false, _))
+    {
+        return None;
+    }
+    let sum = Expr::Bin(Op::Add, Box::new(n.clone()), Box::new(frac));
+    Some(if negative {
+        Expr::Neg(Box::new(sum))
+    } else {
+        sum
+    })
+}
+
 pub(super) fn parse_expr(text: &str) -> Option<Expr> {
     let mut p = Parser {
         chars: text.chars().collect(),
@@ -117,6 +148,19 @@ impl Parser {
 
     fn parse_term(&mut self) -> Option<Expr> {
         let mut lhs = self.parse_unary()?;
+        // A mixed number `2\frac{1}{2}` is `2 + 1/2`, not `2 * 1/2`: an integer written
+        // right before a fraction of two integers (as MATH answers write them).
+        self.skip_ws();
+        if self.matches_word("\\frac") && integer_literal(&lhs).is_some() {
+            let save = (self.pos, self.nodes);
+            if let Some(frac) = self.parse_power()
+                && let Some(mixed) = mixed_number(&lhs, frac)
+            {
+                lhs = self.node(mixed)?;
+            } else {
+                (self.pos, self.nodes) = save;
+            }
+        }
         loop {
             self.skip_ws();
             let (op, rhs) = match self.peek() {
@@ -351,6 +395,19 @@ impl Parser {
                     return None;
                 }
                 self.node(Expr::Bin(Op::Div, Box::new(num), Box::new(den)))
+            }
+            "binom" => {
+                // `\binom{n}{k}` as `n! / (k! (n-k)!)`: exact for integers, and the
+                // factorials' own bounds apply.
+                let n = self.parse_arg()?;
+                let k = self.parse_arg()?;
+                let n_minus_k =
+                    self.node(Expr::Bin(Op::Sub, Box::new(n.clone()), Box::new(k.clone())))?;
+                let fact = |p: &mut Parser, e: Expr| p.node(Expr::Factorial(Box::new(e)));
+                let top = fact(self, n)?;
+                let (kf, rest) = (fact(self, k)?, fact(self, n_minus_k)?);
+                let bottom = self.node(Expr::Bin(Op::Mul, Box::new(kf), Box::new(rest)))?;
+                self.node(Expr::Bin(Op::Div, Box::new(top), Box::new(bottom)))
             }
             "sqrt" => {
                 if self.eat('[') {

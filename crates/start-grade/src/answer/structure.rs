@@ -3,7 +3,7 @@
 //! element by element in order, unordered, or as scalars.
 
 use super::in_list;
-use super::normalize::strip_assignment;
+use super::normalize::{GREATER_EQUAL_CHAR, LESS_EQUAL_CHAR, strip_assignment};
 
 /// Elements of one set, tuple, list or matrix compared at most (matching is quadratic).
 const MAX_ELEMENTS: usize = 64;
@@ -26,8 +26,75 @@ pub(super) enum Shape {
     List(Vec<String>),
     Union(Vec<String>),
     Equation(String, String),
+    /// `a < b`, `a \geq b`, or a chain `a < x \leq b`: the sides and the relations between
+    /// them (one fewer than the sides).
+    Inequality(Vec<String>, Vec<Relation>),
     Scalar(String),
     TooBig,
+}
+
+/// A relation of an inequality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Relation {
+    Less,
+    LessEqual,
+    Greater,
+    GreaterEqual,
+}
+
+impl Relation {
+    fn from_char(c: char) -> Option<Relation> {
+        Some(match c {
+            '<' => Relation::Less,
+            LESS_EQUAL_CHAR => Relation::LessEqual,
+            '>' => Relation::Greater,
+            GREATER_EQUAL_CHAR => Relation::GreaterEqual,
+            _ => return None,
+        })
+    }
+
+    /// Whether the relation excludes equality.
+    pub(super) fn strict(self) -> bool {
+        matches!(self, Relation::Less | Relation::Greater)
+    }
+
+    /// Whether the left side is the smaller one.
+    pub(super) fn ascending(self) -> bool {
+        matches!(self, Relation::Less | Relation::LessEqual)
+    }
+}
+
+/// The sides and relations of `s` if it is an inequality (a relation outside any bracket).
+fn split_inequality(s: &str) -> Option<Shape> {
+    let mut sides = Vec::new();
+    let mut relations = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth == 0
+            && let Some(r) = Relation::from_char(c)
+        {
+            sides.push(s.get(start..i).unwrap_or("").trim().to_string());
+            relations.push(r);
+            start = i + c.len_utf8();
+            if relations.len() > MAX_ELEMENTS {
+                return Some(Shape::TooBig);
+            }
+        }
+    }
+    if relations.is_empty() {
+        return None;
+    }
+    sides.push(s.get(start..).unwrap_or("").trim().to_string());
+    if sides.iter().any(String::is_empty) || s.contains('=') {
+        return None;
+    }
+    Some(Shape::Inequality(sides, relations))
 }
 
 fn choice_letter(s: &str) -> Option<char> {
@@ -118,6 +185,7 @@ pub(super) fn classify(s: &str) -> Shape {
             v.len() > MAX_ELEMENTS
         }
         Shape::Matrix(rows) => rows.iter().map(Vec::len).sum::<usize>() > MAX_ELEMENTS,
+        Shape::Inequality(sides, _) => sides.len() > MAX_ELEMENTS,
         _ => false,
     };
     if too_big { Shape::TooBig } else { shape }
@@ -150,6 +218,12 @@ fn classify_structure(s: &str) -> Shape {
         {
             let inner = s.get(1..s.len() - 1).unwrap_or("");
             let parts = elements(split_top_level(inner, ","));
+            if left == '['
+                && right == ']'
+                && let Some(rows) = nested_rows(&parts)
+            {
+                return Shape::Matrix(rows);
+            }
             if parts.len() == 2 && (left == '[' || right == ']') {
                 let mut parts = parts.into_iter();
                 let lo = parts.next().unwrap_or_default();
@@ -170,6 +244,9 @@ fn classify_structure(s: &str) -> Shape {
     if list.len() > 1 {
         return Shape::List(elements(list));
     }
+    if let Some(inequality) = split_inequality(s) {
+        return inequality;
+    }
     let sides = split_top_level(s, "=");
     if let [lhs, rhs] = sides.as_slice()
         && !lhs.trim().is_empty()
@@ -178,6 +255,18 @@ fn classify_structure(s: &str) -> Shape {
         return Shape::Equation(lhs.trim().to_string(), rhs.trim().to_string());
     }
     Shape::Scalar(s.to_string())
+}
+
+/// The rows of a nested list `[[1, 2], [3, 4]]` (the parts of the outer list), if every part
+/// is itself a bracketed list: a matrix written as in Python or Mathematica.
+fn nested_rows(parts: &[String]) -> Option<Vec<Vec<String>>> {
+    parts
+        .iter()
+        .map(|row| {
+            let inner = row.strip_prefix('[')?.strip_suffix(']')?;
+            closes_at_end(row, 0).then(|| elements(split_top_level(inner, ",")))
+        })
+        .collect()
 }
 
 fn parse_matrix(s: &str) -> Option<Shape> {
