@@ -435,7 +435,7 @@ mod tests {
     use Verdict::{Equal as E, NotEqual as N, Undecided as U};
 
     /// `(gold, pred, expected)`: one case per comparison path here; the full table, by
-    /// class, is `tests/data/equivalence.tsv` (read by `tests/equivalence.rs`).
+    /// class, is `tests/all/data/equivalence.tsv` (read by `tests/all/equivalence.rs`).
     const CASES: &[(&str, &str, Verdict)] = &[
         ("\\frac{1}{2}", "0.5", E),
         ("\\frac{1}{3}", "0.33", N),

@@ -1,8 +1,6 @@
-//! The extraction table: every line of `tests/data/extraction.jsonl` is a model response and
+//! The extraction table: every line of `tests/all/data/extraction.jsonl` is a model response and
 //! the answer [`extract_answer`] must find in it (`null`: none), by rule of the priority
 //! (boxed, answer phrase, display math, inline math).
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use start_grade::answer::extract_answer;
 

@@ -3,8 +3,6 @@
 //! equivalence and the sympy program writer, each pair on a worker thread with a wall-time
 //! cap, so that a hang fails the test instead of stalling it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::sync::mpsc;
 use std::time::Duration;
 

@@ -1,9 +1,7 @@
-//! The answer-equivalence table: every line of `tests/data/equivalence.tsv` is one pair with
+//! The answer-equivalence table: every line of `tests/all/data/equivalence.tsv` is one pair with
 //! its expected verdict, grouped by the class of rule it exercises; each class must have cases
 //! both ways (equal and not equal), and every pair is also checked with the answers swapped
 //! where the rule is symmetric (a swapped pair must never flip an equal into not equal).
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
