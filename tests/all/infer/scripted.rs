@@ -91,7 +91,7 @@ fn infinite_loop_is_cut_by_the_limit_and_reported() {
     assert!(t.tool_calls[0].exec_ms < 5_000.0);
     let out = outputs(&t);
     assert!(
-        out[0].contains("TimeoutError") && out[0].contains("wall-time limit"),
+        out[0].contains("TimeoutError: execution exceeded 0.5 s\n"),
         "{}",
         out[0]
     );
@@ -112,8 +112,5 @@ fn output_is_truncated_to_the_set_size() {
     let t = run("Wait, print('x' * 10000)\n```\n", &opts);
     let out = &outputs(&t)[0];
     assert!(out.len() < 200, "{}", out.len());
-    assert!(
-        out.contains("output truncated: 10001 bytes in all"),
-        "{out}"
-    );
+    assert!(out.contains("[output truncated after 100 bytes]"), "{out}");
 }
