@@ -152,9 +152,12 @@ fn output_blocks_show_only_the_models_frames() {
         "{}",
         out[2]
     );
-    // Library frames stay; the first frame is the model's own line.
+    // Library frames stay; the last traceback's first frame is the model's own line (sympy's
+    // error is raised while handling one of its own, whose frames are all sympy's).
     let first_frame = |b: &str| {
-        b.lines()
+        let last = b.rfind("Traceback (most recent call last):").unwrap_or(0);
+        b[last..]
+            .lines()
             .find(|l| l.starts_with("  File "))
             .unwrap_or("")
             .to_string()
