@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use start_sandbox::Status;
+use start_sandbox::Outcome;
 
 use super::{LimitArgs, RuntimeArgs, exit_code, read_text};
 
@@ -61,19 +61,22 @@ pub fn run(args: ExecArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string(&outcome)?);
     } else {
+        // The guest's stdout on stdout; its stderr and the one Python-like line for a limit
+        // (`Outcome::transcript`, the same the REPL and the driver show) on stderr.
         super::terminal::print_guest_stdout(&outcome.stdout);
-        super::terminal::print_guest_stderr(&outcome.stderr);
         if outcome.stdout_truncated {
-            eprintln!("start: stdout truncated at {} bytes", limits.stdout_bytes);
+            eprintln!("{}", start_sandbox::truncation_message(limits.stdout_bytes));
         }
-        if outcome.stderr_truncated {
-            eprintln!("start: stderr truncated at {} bytes", limits.stderr_bytes);
-        }
-        match &outcome.status {
-            Status::LimitExceeded { limit } => eprintln!("start: stopped by the {limit}"),
-            Status::Crashed { message } => eprintln!("start: the guest crashed: {message}"),
-            _ => {}
-        }
+        let rest = Outcome {
+            stdout: String::new(),
+            stdout_truncated: false,
+            ..outcome.clone()
+        };
+        super::terminal::print_guest_stderr(&rest.transcript(
+            limits.wall_time,
+            limits.stdout_bytes,
+            limits.stderr_bytes,
+        ));
     }
     Ok(exit_code(&outcome))
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 use start::cells;
-use start_sandbox::{Outcome, Session, SessionLimits, Status, TurnLimits};
+use start_sandbox::{Outcome, Session, SessionLimits, TurnLimits};
 
 use super::{RuntimeArgs, check_memory_mib, check_timeout, read_text};
 
@@ -42,18 +42,23 @@ struct CellReport<'a> {
     outcome: &'a Outcome,
 }
 
-fn show(outcome: &Outcome) {
+/// Shows a cell's outcome as a terminal would: the guest's stdout on stdout, its stderr and
+/// the one Python-like line for a limit ([`Outcome::transcript`]) on stderr.
+fn show(outcome: &Outcome, turn: &TurnLimits) {
     super::terminal::print_guest_stdout(&outcome.stdout);
     let _ = std::io::stdout().flush();
-    super::terminal::print_guest_stderr(&outcome.stderr);
-    if outcome.stdout_truncated || outcome.stderr_truncated {
-        eprintln!("[output truncated]");
-    }
-    match &outcome.status {
-        Status::LimitExceeded { limit } => eprintln!("[stopped by the {limit}]"),
-        Status::Crashed { message } => eprintln!("[crashed: {message}]"),
-        Status::Exit { code } => eprintln!("[exited with code {code}]"),
-        _ => {}
+    let rest = Outcome {
+        stdout: String::new(),
+        stdout_truncated: false,
+        ..outcome.clone()
+    };
+    super::terminal::print_guest_stderr(&rest.transcript(
+        turn.wall_time,
+        turn.stdout_bytes,
+        turn.stderr_bytes,
+    ));
+    if outcome.stdout_truncated {
+        eprintln!("{}", start_sandbox::truncation_message(turn.stdout_bytes));
     }
 }
 
@@ -128,7 +133,7 @@ fn run_cells(
             };
             println!("{}", serde_json::to_string(&report)?);
         } else {
-            show(&outcome);
+            show(&outcome, turn);
         }
         if let Some(why) = session.ended() {
             if i + 1 < cells.len() {
@@ -189,15 +194,16 @@ fn interactive(session: &mut Session, turn: &TurnLimits) -> Result<ExitCode> {
         if code.trim().is_empty() {
             continue;
         }
-        let outcome = session.run(&code, turn)?;
-        show(&outcome);
+        // Named as python3's own prompt names what is typed at it.
+        let outcome = session.run_as(&code, "<stdin>", turn)?;
+        show(&outcome, turn);
         if let Some(why) = session.ended() {
             eprintln!("[session ended: {why}]");
             break;
         }
     }
     if !buffer.trim().is_empty() {
-        show(&session.run(&buffer, turn)?);
+        show(&session.run_as(&buffer, "<stdin>", turn)?, turn);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -221,57 +221,34 @@ pub fn derive_seed(base: u64, id: &str, sample: u32) -> u64 {
     h ^ (h >> 31)
 }
 
-/// What the model is shown for one block's result, cut to `limit` bytes.
-pub fn render_output(result: &RunResult, limit_bytes: usize) -> (ToolStatus, String) {
+/// What the model is shown for one block's result, cut to `limit_bytes`: what a terminal
+/// shows for the run ([`Outcome::transcript`]: the guest's output, then the one Python-like
+/// line for a limit), so the model reads what Python prints. `turn` is the turn's limits.
+pub fn render_output(
+    result: &RunResult,
+    turn: &TurnLimits,
+    limit_bytes: usize,
+) -> (ToolStatus, String) {
     let (status, mut shown) = match result {
         RunResult::NotRun(why) => (ToolStatus::NotRun, format!("(not run: {why})")),
         RunResult::Ran(outcome) => {
-            let mut shown = outcome.stdout.clone();
-            let mut add = |s: &str| {
-                if !s.is_empty() {
-                    if !shown.is_empty() && !shown.ends_with('\n') {
-                        shown.push('\n');
-                    }
-                    shown.push_str(s);
-                }
-            };
             let status = match &outcome.status {
-                Status::Finished => {
-                    add(&outcome.stderr);
-                    ToolStatus::Finished
-                }
-                Status::Exception { .. } => {
-                    add(&outcome.stderr);
-                    ToolStatus::Exception
-                }
-                Status::Exit { code } => {
-                    add(&outcome.stderr);
-                    add(&format!("SystemExit: {code}"));
-                    ToolStatus::Exit
-                }
-                Status::LimitExceeded { limit } => {
-                    add(&outcome.stderr);
-                    add(&format!(
-                        "TimeoutError: execution was stopped by the {limit} ({:.0} ms used)",
-                        outcome.wall_ms
-                    ));
-                    ToolStatus::LimitExceeded
-                }
-                Status::Crashed { message } => {
-                    add(&format!("RuntimeError: the interpreter crashed: {message}"));
-                    ToolStatus::Crashed
-                }
+                Status::Finished => ToolStatus::Finished,
+                Status::Exception { .. } => ToolStatus::Exception,
+                Status::Exit { .. } => ToolStatus::Exit,
+                Status::LimitExceeded { .. } => ToolStatus::LimitExceeded,
+                Status::Crashed { .. } => ToolStatus::Crashed,
             };
-            if outcome.stdout_truncated || outcome.stderr_truncated {
-                add("(output truncated)");
-            }
-            (status, shown)
+            let shown = outcome.transcript(turn.wall_time, turn.stdout_bytes, turn.stderr_bytes);
+            (status, shown.trim_end_matches('\n').to_string())
         }
     };
     if shown.len() > limit_bytes {
-        let total = shown.len();
         shown.truncate(shown.floor_char_boundary(limit_bytes));
-        shown.push_str(&format!("\n... (output truncated: {total} bytes in all)"));
+        if !shown.ends_with('\n') {
+            shown.push('\n');
+        }
+        shown.push_str(&start_sandbox::truncation_message(limit_bytes));
     }
     if shown.trim().is_empty() {
         shown = "(no output)".to_string();
@@ -583,7 +560,11 @@ impl<'a> Driver<'a> {
             RunResult::Ran(o) => o.wall_ms,
             RunResult::NotRun(_) => 0.0,
         };
-        let (status, shown) = render_output(&result, self.options.output_bytes);
+        let (status, shown) = render_output(
+            &result,
+            &self.options.turn_limits,
+            self.options.output_bytes,
+        );
         let mut block = String::new();
         if close_fence {
             if end_line {
@@ -1106,9 +1087,9 @@ mod tests {
     #[test]
     fn output_is_cut_at_a_char_boundary() {
         let outcome = Outcome::finished("é".repeat(100));
-        let (status, shown) = render_output(&RunResult::Ran(outcome), 11);
+        let (status, shown) = render_output(&RunResult::Ran(outcome), &TurnLimits::default(), 11);
         assert_eq!(status, ToolStatus::Finished);
-        assert!(shown.starts_with("ééééé\n... (output truncated: 200 bytes"));
+        assert_eq!(shown, "ééééé\n[output truncated after 11 bytes]");
     }
 
     #[test]

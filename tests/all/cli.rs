@@ -220,3 +220,72 @@ fn judge_cli_single_program_and_batch() {
         assert_eq!(l["passed"], expect, "{l}");
     }
 }
+
+/// `start repl` in a terminal: each continuation prompt appears as its line is typed, and a
+/// value or an error looks as at python3's own prompt. Driven through tmux; skipped (with a
+/// note) where tmux is not installed.
+#[test]
+fn repl_prompts_appear_line_by_line_in_a_terminal() {
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+    crate::sandbox();
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux is not installed: skipping the terminal test");
+        return;
+    }
+    let name = format!("start-repl-test-{}", std::process::id());
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().expect("tmux runs");
+    let shell = format!("{} repl --quiet; sleep 60", env!("CARGO_BIN_EXE_start"));
+    let made = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "120",
+        "-y",
+        "50",
+        &shell,
+    ]);
+    assert!(made.status.success(), "{made:?}");
+    let screen = || {
+        let out = tmux(&["capture-pane", "-p", "-t", &name]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let wait_for = |tail: &str| {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if screen().ends_with(tail) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = tmux(&["kill-session", "-t", &name]);
+        panic!("the screen never ended with {tail:?}:\n{}", screen());
+    };
+    let send = |keys: &str| {
+        let out = tmux(&["send-keys", "-t", &name, "-l", keys]);
+        assert!(out.status.success());
+        assert!(tmux(&["send-keys", "-t", &name, "Enter"]).status.success());
+    };
+    wait_for(">>>");
+    send("for i in range(2):");
+    wait_for(">>> for i in range(2):\n...");
+    send("    print(i)");
+    wait_for("...     print(i)\n...");
+    send("");
+    wait_for("0\n1\n>>>");
+    send("6 * 7");
+    wait_for(">>> 6 * 7\n42\n>>>");
+    send("1/0");
+    wait_for(
+        ">>> 1/0\nTraceback (most recent call last):\n  File \"<stdin>\", line 1, in <module>\n    \
+         1/0\n    ~^~\nZeroDivisionError: division by zero\n>>>",
+    );
+    let _ = tmux(&["kill-session", "-t", &name]);
+}

@@ -8,6 +8,10 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// What went wrong while obtaining, verifying, caching or compiling the runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A file name for a turn's code that would not survive as one (empty, too long, or with a
+    /// control character such as a newline).
+    #[error("{0:?} cannot name code in tracebacks: use 1 to 256 bytes with no control characters")]
+    BadFilename(String),
     /// A file's digest is not the pinned one: it was not used.
     #[error(
         "{path} has SHA-256 {actual}, expected {expected}: the file is corrupt or not the pinned runtime; delete it and try again"

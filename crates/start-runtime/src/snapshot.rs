@@ -31,14 +31,24 @@ pub const DEFAULT_PRELOAD: [&str; 7] = [
 /// The helper module's name inside the guest.
 pub const HELPER_MODULE: &str = "_start";
 
-/// The helper module's source. Its frames carry the file name `<start>`, which the exception
-/// hook strips so a traceback starts at the user's code.
+/// The helper module's source. Its frames carry the file name `<start>`; the exception hook
+/// drops the leading frames of the runtime (`<reactor>`, `<start>`), so a traceback starts at
+/// the user's code exactly as CPython prints it for a script or a prompt.
 pub const HELPER_SOURCE: &str = r#"
-import sys, random, traceback, builtins
+import sys, random, traceback, builtins, linecache
 _main = sys.modules['__main__']
 # The runtime's own quitter makes `turn` return 256 + code and marks the interpreter as done;
-# plain `SystemExit` codes are cut to 8 bits and 1 collides with "uncaught exception".
+# a `SystemExit` that leaves the turn is read through an 8-bit status, where 0 would look like
+# success and 1 like an exception, so every uncaught one is routed through the quitter.
 _quit = builtins.exit
+# Frames of the runtime itself: the reactor's turn and this module.
+_OURS = frozenset(('<reactor>', '<start>'))
+# `compile(..., PyCF_ONLY_AST)`: parsing with the builtin rather than `ast.parse` keeps an
+# `ast.py` frame out of a syntax error's report.
+_AST = 0x400
+# The program of a fresh execution, registered with linecache only when a traceback needs its
+# lines: the fast path pays nothing.
+_pending = None
 
 def reseed(seed):
     random.seed(seed)
@@ -57,53 +67,125 @@ def _exit_code(e):
         return 0
     if isinstance(code, int):
         return code & 0xFF
+    # What CPython does for `sys.exit('message')`: the message on stderr, status 1.
     print(code, file=sys.stderr)
     return 1
 
-def run(seed, src):
+def run(seed, src, name='<string>'):
+    """A fresh program, compiled once as `python -c` or a script would be."""
+    global _pending
     reseed(seed)
+    _pending = (name, src)
     try:
-        exec(compile(src, '<string>', 'exec'), _main.__dict__)
+        exec(compile(src, name, 'exec'), _main.__dict__)
     except SystemExit as e:
         _quit(_exit_code(e))
 
-# A turn whose text starts with the exec marker is a fresh execution: `#start:exec SEED`, a
-# newline, then the program. It skips the runtime's REPL path (parse to an AST, convert it to
-# Python objects and back, echo a final expression) and the compile of a wrapper call: the
-# program is compiled once, as `python -c` would.
+def cell(src, name):
+    """One cell of a session: like a prompt, the value of a final expression is echoed."""
+    import ast
+    linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    tree = compile(src, name, 'exec', _AST)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    g = sys.modules['__main__'].__dict__
+    try:
+        exec(compile(tree, name, 'exec'), g)
+        if last is not None:
+            sys.displayhook(eval(compile(last, name, 'eval'), g))
+    except SystemExit as e:
+        _quit(_exit_code(e))
+
+# Every turn the host sends after the snapshot starts with a header line whose first character
+# is NUL: `\0exec SEED NAME`, `\0cell NAME` or `\0seed SEED`. The host always writes it, so
+# nothing in the user's text (which follows the header's newline) can choose the path; and NUL
+# never starts Python source (compile() rejects it), so a header cannot be mistaken for code.
 import _reactor
-_EXEC = '#start:exec '
 _repl_turn = _reactor._run_turn
 
 def _run_turn(text, name):
-    if text.startswith(_EXEC):
-        nl = text.find('\n')
-        return run(int(text[len(_EXEC):nl]), text[nl + 1:])
-    return _repl_turn(text, name)
+    if not text.startswith('\0'):
+        # Only the snapshot's own set-up steps come without a header.
+        return _repl_turn(text, name)
+    nl = text.find('\n')
+    kind, _, rest = text[1:nl].partition(' ')
+    if kind == 'exec':
+        seed, _, name = rest.partition(' ')
+        return run(int(seed), text[nl + 1:], name)
+    if kind == 'cell':
+        return cell(text[nl + 1:], rest)
+    if kind == 'seed':
+        return reseed(int(rest))
+    raise RuntimeError('unknown turn kind: ' + kind)
 
 _reactor._run_turn = _run_turn
 
-def sys_exit(status=None):
-    """`sys.exit` through the runtime's quitter, so a session's host sees the exit."""
-    _quit(status)
-
 def excepthook(etype, value, tb):
-    start = tb
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == '<start>':
-            start = tb.tb_next
+    while tb is not None and tb.tb_frame.f_code.co_filename in _OURS:
         tb = tb.tb_next
-    traceback.print_exception(etype, value, start)
+    if _pending is not None and _pending[0] not in linecache.cache:
+        name, src = _pending
+        linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    if isinstance(value, SyntaxError) and value.text is None and value.lineno:
+        # Errors found after parsing (`return` outside a function, ...) carry no text when the
+        # source is not a file; CPython reads it from the script, so do the same from the cache.
+        line = linecache.getline(value.filename or '', value.lineno)
+        if line:
+            value.text = line
+    traceback.print_exception(etype, value, tb)
 "#;
 
-/// Starts a turn's text that runs a fresh execution (see [`exec_turn`]).
-pub const EXEC_MARKER: &str = "#start:exec ";
+/// The most bytes a turn's file name may have (see [`TurnText`]).
+pub const MAX_FILENAME_BYTES: usize = 256;
 
-/// The turn text that runs `code` as a fresh program (like `python -c`) with `random` and
-/// numpy reseeded from `seed`: no REPL echo, tracebacks start at the program's own line 1.
-pub fn exec_turn(seed: u64, code: &str) -> String {
-    format!("{EXEC_MARKER}{seed}\n{code}")
+/// The text of one `turn`: a header the host writes (see `HELPER_SOURCE`), then the user's
+/// code. Built only by its constructors, so every turn the host sends has a header and no
+/// guest source can pick the path it takes (e.g. the exec fast path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnText(String);
+
+impl TurnText {
+    /// A fresh program (like `python -c`) with `random` and numpy reseeded from `seed`;
+    /// tracebacks name it `filename` (CPython's `-c` uses `<string>`).
+    ///
+    /// # Errors
+    /// [`Error::BadFilename`] for a name over [`MAX_FILENAME_BYTES`] or with a control character.
+    pub fn exec(seed: u64, filename: &str, code: &str) -> Result<Self, Error> {
+        check_filename(filename)?;
+        Ok(TurnText(format!("\0exec {seed} {filename}\n{code}")))
+    }
+
+    /// One cell of a session, named `filename` in tracebacks (e.g. `<cell 3>`); the value of a
+    /// final expression is echoed, as at a prompt.
+    ///
+    /// # Errors
+    /// As [`TurnText::exec`].
+    pub fn cell(filename: &str, code: &str) -> Result<Self, Error> {
+        check_filename(filename)?;
+        Ok(TurnText(format!("\0cell {filename}\n{code}")))
+    }
+
+    /// Reseeds `random`, numpy and sympy from `seed`; runs no user code.
+    pub fn reseed(seed: u64) -> Self {
+        TurnText(format!("\0seed {seed}\n"))
+    }
+
+    /// The bytes the guest receives.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
+
+fn check_filename(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.len() > MAX_FILENAME_BYTES || name.chars().any(char::is_control) {
+        return Err(Error::BadFilename(name.chars().take(64).collect()));
+    }
+    Ok(())
+}
+
+/// The file name fresh executions get unless the caller names one: CPython's for `-c`.
+pub const DEFAULT_EXEC_FILENAME: &str = "<string>";
 
 /// What goes into a snapshot. Changing any field builds (and caches) a different snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -137,7 +219,7 @@ impl SnapshotSpec {
     /// A key naming this spec's snapshot in the cache.
     pub fn cache_key(&self) -> String {
         let steps = self.steps().join("\n---\n");
-        format!("snapshot v5 wizer 48.0.8 reuse-marked\n{steps}")
+        format!("snapshot v6 wizer 48.0.8 reuse-marked turn-headers\n{steps}")
     }
 
     /// The Python sources run, in order, before the snapshot is taken.
@@ -146,7 +228,7 @@ impl SnapshotSpec {
         steps.push(format!(
             "import sys as _s, types as _t\n_m = _t.ModuleType({name:?})\n_m.__file__ = '<start>'\n\
              exec(compile({src}, '<start>', 'exec'), _m.__dict__)\n_s.modules[{name:?}] = _m\n\
-             _s.excepthook = _m.excepthook\n_s.exit = _m.sys_exit\ndel _s, _t, _m",
+             _s.excepthook = _m.excepthook\ndel _s, _t, _m",
             name = HELPER_MODULE,
             src = guest::python_str_literal(HELPER_SOURCE),
         ));
@@ -327,9 +409,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_helper_recognizes_the_exec_marker_the_host_sends() {
-        assert!(HELPER_SOURCE.contains(&format!("_EXEC = {EXEC_MARKER:?}").replace('"', "'")));
-        let turn = exec_turn(42, "print(1)\nprint(2)");
-        assert_eq!(turn, "#start:exec 42\nprint(1)\nprint(2)");
+    fn every_turn_starts_with_a_host_header() {
+        let exec = TurnText::exec(42, "<string>", "print(1)\nprint(2)").unwrap();
+        assert_eq!(exec.as_str(), "\0exec 42 <string>\nprint(1)\nprint(2)");
+        let cell = TurnText::cell("<cell 3>", "#start:exec 1\nx").unwrap();
+        assert_eq!(cell.as_str(), "\0cell <cell 3>\n#start:exec 1\nx");
+        assert_eq!(TurnText::reseed(7).as_str(), "\0seed 7\n");
+        assert!(HELPER_SOURCE.contains("text.startswith('\\0')"));
+    }
+
+    #[test]
+    fn file_names_cannot_break_the_header() {
+        for bad in ["", "a\nb", "a\0b", &"x".repeat(MAX_FILENAME_BYTES + 1)] {
+            assert!(TurnText::cell(bad, "1").is_err(), "{bad:?}");
+        }
+        assert!(TurnText::exec(1, "solution.py", "1").is_ok());
+    }
+
+    #[test]
+    fn the_cache_key_follows_the_helper() {
+        // A changed prelude must get a snapshot (and a cache entry) of its own.
+        assert!(SnapshotSpec::default().cache_key().contains("_run_turn"));
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use start_runtime::{Runtime, RuntimeOptions};
+use start_runtime::{DEFAULT_EXEC_FILENAME, Runtime, RuntimeOptions, TurnText};
 use wasmtime::{Engine, InstancePre, Linker};
 
 use crate::engine::{self, EngineSettings, EpochTicker};
@@ -308,7 +308,7 @@ impl Sandbox {
             Some(seed) => seed,
             None => fresh_seed()?,
         };
-        let source = start_runtime::exec_turn(seed, code);
+        let source = TurnText::exec(seed, DEFAULT_EXEC_FILENAME, code)?;
         let (outcome, _alive) = guest.turn(&source, &budget(limits))?;
         let cleanup = Cleanup {
             finished: Some((guest, flavor)),

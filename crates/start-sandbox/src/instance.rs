@@ -13,6 +13,8 @@ use crate::engine::ticks_for;
 use crate::output::{CappedPipe, Captured};
 use crate::quota::FileBudget;
 use crate::scratch::Scratch;
+use start_runtime::TurnText;
+
 use crate::{Error, Limit, Outcome, Status};
 
 /// Grace added to the timer that backs up epoch interruption: the epoch stops CPU loops on
@@ -273,9 +275,11 @@ impl Guest {
         self.scratch.empty()
     }
 
-    /// Runs `source` as one `turn`, within `budget`. Returns the outcome and whether the guest
-    /// is still usable (it is not after any trap).
-    pub fn turn(&mut self, source: &str, budget: &TurnBudget) -> Result<(Outcome, bool), Error> {
+    /// Runs `turn` as one `turn`, within `budget`. Returns the outcome and whether the guest
+    /// is still usable (it is not after any trap). A [`TurnText`] always carries the host's
+    /// header, so the user's code cannot choose how the guest runs it.
+    pub fn turn(&mut self, turn: &TurnText, budget: &TurnBudget) -> Result<(Outcome, bool), Error> {
+        let source = turn.as_str();
         let len = i32::try_from(source.len())
             .map_err(|_| Error::Invalid("code larger than 2 GiB".into()))?;
         self.stdout.set_cap(budget.stdout_bytes);

@@ -32,7 +32,7 @@ pub use limits::{
     DEFAULT_WALL_TIME, FileLimits, Limits, MAX_CODE_BYTES, MAX_MEMORY_BYTES, MAX_OPEN_FILES,
     MAX_SCRATCH_BYTES, MAX_SCRATCH_ENTRIES, MAX_STDIN_BYTES, SessionLimits, TurnLimits,
 };
-pub use outcome::{Limit, MAX_EXCEPTION_NAME_BYTES, Outcome, Status};
+pub use outcome::{Limit, MAX_EXCEPTION_NAME_BYTES, Outcome, Status, truncation_message};
 
 #[cfg(feature = "test-util")]
 pub mod testutil;

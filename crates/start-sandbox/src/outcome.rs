@@ -32,6 +32,64 @@ impl std::fmt::Display for Limit {
     }
 }
 
+impl Limit {
+    /// The Python-like line shown (to a model, in a terminal) when this limit stops a guest,
+    /// or `None` where the guest's own traceback already says it (scratch space and open
+    /// files end on the `OSError` Python raised). `wall_time` is the limit that was set.
+    ///
+    /// The lines, in full: `TimeoutError: execution exceeded 10 s` (wall time, in the
+    /// limit's own units), `TimeoutError: execution exceeded its instruction budget` (fuel),
+    /// `MemoryError` (memory).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use start_sandbox::Limit;
+    /// let line = Limit::WallTime.message(Duration::from_millis(500));
+    /// assert_eq!(line.as_deref(), Some("TimeoutError: execution exceeded 0.5 s"));
+    /// assert_eq!(Limit::Memory.message(Duration::ZERO).as_deref(), Some("MemoryError"));
+    /// ```
+    pub fn message(self, wall_time: std::time::Duration) -> Option<String> {
+        match self {
+            Limit::WallTime => Some(format!(
+                "TimeoutError: execution exceeded {} s",
+                seconds(wall_time)
+            )),
+            Limit::Fuel => {
+                Some("TimeoutError: execution exceeded its instruction budget".to_string())
+            }
+            Limit::Memory => Some("MemoryError".to_string()),
+            Limit::Scratch | Limit::OpenFiles => None,
+        }
+    }
+}
+
+/// `d` in seconds as a person writes them: `10`, `0.5`, `2.25` (at most three decimals).
+fn seconds(d: std::time::Duration) -> String {
+    let text = format!("{:.3}", d.as_secs_f64());
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The line that says output was cut after `kept_bytes`: `[output truncated after 4,096
+/// bytes]`. The one wording every path (library, daemon, REPL, driver) shows.
+///
+/// ```
+/// assert_eq!(
+///     start_sandbox::truncation_message(4096),
+///     "[output truncated after 4,096 bytes]"
+/// );
+/// ```
+pub fn truncation_message(kept_bytes: usize) -> String {
+    let digits = kept_bytes.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("[output truncated after {grouped} bytes]")
+}
+
 /// The longest exception name [`Outcome::exception_name`] accepts, dots included.
 pub const MAX_EXCEPTION_NAME_BYTES: usize = 200;
 
@@ -126,6 +184,62 @@ impl Outcome {
         }
     }
 
+    /// What the guest showed, as a terminal would show it: stdout, then stderr, then one
+    /// Python-like line for how it ended when Python itself printed nothing for it (a limit, a
+    /// crash) and a note where output was cut (see [`Limit::message`], [`truncation_message`]).
+    /// `wall_time`, `stdout_bytes` and `stderr_bytes` are the limits the run had. Every path that shows an
+    /// outcome as text (the REPL, `start exec`, the driver's output blocks) uses this.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use start_sandbox::{Limit, Outcome, Status};
+    /// let mut outcome = Outcome::finished("1\n");
+    /// outcome.status = Status::LimitExceeded { limit: Limit::WallTime };
+    /// assert_eq!(
+    ///     outcome.transcript(Duration::from_secs(10), 1 << 20, 1 << 20),
+    ///     "1\nTimeoutError: execution exceeded 10 s\n"
+    /// );
+    /// ```
+    pub fn transcript(
+        &self,
+        wall_time: std::time::Duration,
+        stdout_bytes: usize,
+        stderr_bytes: usize,
+    ) -> String {
+        let mut shown = String::new();
+        let mut add = |s: &str| {
+            if !s.is_empty() {
+                if !shown.is_empty() && !shown.ends_with('\n') {
+                    shown.push('\n');
+                }
+                shown.push_str(s);
+            }
+        };
+        add(&self.stdout);
+        if self.stdout_truncated {
+            add(&truncation_message(stdout_bytes));
+        }
+        add(&self.stderr);
+        if self.stderr_truncated {
+            add(&truncation_message(stderr_bytes));
+        }
+        match &self.status {
+            Status::LimitExceeded { limit } => {
+                if let Some(line) = limit.message(wall_time) {
+                    add(&line);
+                }
+            }
+            Status::Crashed { message } => {
+                add(&format!("RuntimeError: the interpreter crashed: {message}"));
+            }
+            _ => {}
+        }
+        if !shown.is_empty() && !shown.ends_with('\n') {
+            shown.push('\n');
+        }
+        shown
+    }
+
     /// Parses the exception name from the last line of a traceback (`ValueError: bad` ->
     /// `ValueError`).
     pub fn exception_name(traceback: &str) -> String {
@@ -176,6 +290,34 @@ mod tests {
         assert_eq!(Outcome::exception_name(&cut), "Exception");
         assert_eq!(Outcome::exception_name("  File x, line 1"), "Exception");
         assert_eq!(Outcome::exception_name("3rd: x"), "Exception");
+    }
+
+    #[test]
+    fn limit_lines_are_short_and_python_like() {
+        use std::time::Duration;
+        let line = |l: Limit, d| l.message(d).unwrap_or_default();
+        assert_eq!(
+            line(Limit::WallTime, Duration::from_secs(10)),
+            "TimeoutError: execution exceeded 10 s"
+        );
+        assert_eq!(
+            line(Limit::WallTime, Duration::from_millis(2250)),
+            "TimeoutError: execution exceeded 2.25 s"
+        );
+        assert_eq!(line(Limit::Memory, Duration::ZERO), "MemoryError");
+        assert!(Limit::Scratch.message(Duration::ZERO).is_none());
+        assert_eq!(truncation_message(0), "[output truncated after 0 bytes]");
+        assert_eq!(
+            truncation_message(1_048_576),
+            "[output truncated after 1,048,576 bytes]"
+        );
+        let mut o = Outcome::finished("x".repeat(3));
+        o.stdout_truncated = true;
+        o.stderr = "Traceback\nE: 1\n".into();
+        assert_eq!(
+            o.transcript(Duration::from_secs(1), 3, 3),
+            "xxx\n[output truncated after 3 bytes]\nTraceback\nE: 1\n"
+        );
     }
 
     #[test]

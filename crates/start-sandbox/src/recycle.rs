@@ -241,7 +241,7 @@ mod tests {
         let (mut guest, _) = sandbox.ready_guest(&Limits::default()).unwrap();
         let code = "import sympy, random\nx = sympy.factorint(2**64 - 1)\n\
                     open('/f', 'w').write(str(x))\nimport builtins; builtins.y = random.random()";
-        let source = start_runtime::exec_turn(7, code);
+        let source = start_runtime::TurnText::exec(7, "<string>", code).unwrap();
         let (outcome, _) = guest.turn(&source, &budget(&Limits::default())).unwrap();
         assert_eq!(
             outcome.status,
@@ -276,7 +276,12 @@ mod tests {
         // And it runs again like a fresh one.
         let (again, _) = guest
             .turn(
-                &start_runtime::exec_turn(7, "import builtins; print(hasattr(builtins, 'y'))"),
+                &start_runtime::TurnText::exec(
+                    7,
+                    "<string>",
+                    "import builtins; print(hasattr(builtins, 'y'))",
+                )
+                .unwrap(),
                 &budget(&Limits::default()),
             )
             .unwrap();

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use start_runtime::TurnText;
+
 use crate::exec::{Flavor, check_code, fresh_seed};
 use crate::instance::{Guest, TurnBudget};
 use crate::{Error, Limits, Outcome, Sandbox, SessionLimits, Status, TurnLimits};
@@ -55,7 +57,7 @@ impl Session {
             None => fresh_seed()?,
         };
         let (outcome, alive) = guest.turn(
-            &format!("__import__('_start').reseed({seed})"),
+            &TurnText::reseed(seed),
             &TurnBudget {
                 wall_time: Duration::from_secs(5),
                 fuel: None,
@@ -82,12 +84,31 @@ impl Session {
         })
     }
 
-    /// Runs one cell. A Python exception is an `Ok` outcome and the session goes on.
+    /// Runs one cell, named `<cell N>` in tracebacks (N counts this session's cells from 1).
+    /// A Python exception is an `Ok` outcome and the session goes on; an uncaught
+    /// `SystemExit` (however raised) ends it as `sys.exit` does.
     ///
     /// # Errors
     /// [`Error::SessionEnded`] once the session has ended (exit, trap, turn cap, total time);
     /// [`Error::Invalid`] for a cell over [`crate::MAX_CODE_BYTES`].
     pub fn run(&mut self, code: &str, limits: &TurnLimits) -> Result<Outcome, Error> {
+        let name = format!("<cell {}>", self.turns + 1);
+        self.run_as(code, &name, limits)
+    }
+
+    /// [`Session::run`] with the cell named `filename` in tracebacks instead (e.g. `<stdin>`
+    /// or `solution.py`).
+    ///
+    /// # Errors
+    /// As [`Session::run`], plus [`Error::Runtime`] for a name that cannot name code
+    /// (empty, over 256 bytes, or with a control character).
+    pub fn run_as(
+        &mut self,
+        code: &str,
+        filename: &str,
+        limits: &TurnLimits,
+    ) -> Result<Outcome, Error> {
+        let text = TurnText::cell(filename, code)?;
         if let Some(why) = &self.ended {
             return Err(Error::SessionEnded(why.clone()));
         }
@@ -117,9 +138,9 @@ impl Session {
             stdout_bytes: limits.stdout_bytes,
             stderr_bytes: limits.stderr_bytes,
         };
-        // A cell is a raw `turn`: the runtime echoes a final expression like a REPL, and
-        // `sys.exit`/`exit()` reach the host through the runtime's quitter.
-        let (outcome, alive) = guest.turn(code, &budget)?;
+        // The helper echoes a final expression like a prompt, and an uncaught `SystemExit`,
+        // `exit()` and `quit()` reach the host through the runtime's quitter.
+        let (outcome, alive) = guest.turn(&text, &budget)?;
         self.turns += 1;
         self.used += Duration::from_secs_f64(outcome.wall_ms / 1e3);
         self.last_active = Instant::now();

@@ -13,5 +13,6 @@ mod files;
 mod limits;
 mod reuse;
 mod session;
+mod tracebacks;
 
 pub use start_sandbox::testutil::{run, shared_sandbox as sandbox};

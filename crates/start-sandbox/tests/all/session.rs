@@ -25,7 +25,10 @@ fn state_carries_across_turns_and_exceptions_do_not_end_it() {
     match &bad.status {
         Status::Exception { name, traceback } => {
             assert_eq!(name, "ZeroDivisionError");
-            assert!(traceback.contains("<turn"), "{traceback}");
+            assert!(
+                traceback.contains("File \"<cell 2>\", line 1"),
+                "{traceback}"
+            );
             assert!(!traceback.contains("<start>"), "{traceback}");
         }
         other => panic!("{other:?}"),
