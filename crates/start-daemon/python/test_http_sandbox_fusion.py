@@ -345,6 +345,12 @@ class Strict(unittest.TestCase):
         self.assertIn("python", r.json()["detail"])
         r = self.post({"cells": ["1"], "kernel": "ir"}, "/run_jupyter")
         self.assertEqual(r.status_code, 422)
+        # MAX_CELLS (1000).
+        r = self.post({"cells": ["1"] * 1001}, "/run_jupyter")
+        self.assertEqual(r.status_code, 422)
+        self.assertIn("1000", r.json()["detail"])
+        r = self.post({"cells": ["1"], "total_timeout": -1}, "/run_jupyter")
+        self.assertEqual(r.status_code, 422)
         # A huge timeout is lowered to the server's ceiling, not refused.
         r = self.post({"code": "print(1)", "language": "python", "run_timeout": 1e300})
         self.assertEqual(r.json()["status"], "Success", r.text)

@@ -159,6 +159,8 @@ mod tests {
         assert!(check_files(&f).is_err());
         assert!(check_fetch(&[String::new()]).is_err());
         assert!(check_fetch(&["x\0".to_string()]).is_err());
+        assert!(check_fetch(&["a".repeat(MAX_PATH_BYTES)]).is_ok());
+        assert!(check_fetch(&["a".repeat(MAX_PATH_BYTES + 1)]).is_err());
         let many: Vec<String> = (0..=MAX_FILES).map(|i| i.to_string()).collect();
         assert!(check_fetch(&many).is_err());
     }

@@ -172,3 +172,33 @@ fn a_request_in_flight_is_answered_through_shutdown() {
     assert!(reply.contains(r#""stdout":"done\n""#), "{reply}");
     assert!(d.wait(Duration::from_secs(20)).success());
 }
+
+#[test]
+fn connections_past_the_cap_wait_for_a_free_one() {
+    let (_d, url) = http_daemon(&["--http-max-connections", "1"]);
+    let addr = url.trim_start_matches("http://").to_string();
+    // A keep-alive connection holds the only slot.
+    let mut held = TcpStream::connect(&addr).unwrap();
+    write!(held, "GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 512];
+    held.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let n = held.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("pong"));
+    let waiting = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let reply = get(&addr, "/v1/ping");
+            (started.elapsed(), reply)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    drop(held);
+    let (waited, reply) = waiting.join().unwrap();
+    assert!(reply.unwrap().contains("pong"));
+    assert!(
+        waited >= Duration::from_millis(600),
+        "{waited:?}: not held back"
+    );
+}
