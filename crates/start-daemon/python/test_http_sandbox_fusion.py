@@ -166,6 +166,7 @@ class Client(unittest.TestCase):
         for name in (
             "startd_http_requests_total",
             "startd_http_request_duration_seconds_bucket",
+            "startd_http_replies_total",
             "startd_queue_depth",
             "startd_worker_restarts_total",
         ):

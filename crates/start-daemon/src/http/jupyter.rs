@@ -118,7 +118,10 @@ pub async fn handle(
     });
     tokio::select! {
         r = tokio::time::timeout_at(deadline, task) => match r {
-            Ok(Ok(reply)) => Ok(Json(reply)),
+            Ok(Ok(reply)) => {
+                http.metrics.record_status("run_jupyter", reply.status);
+                Ok(Json(reply))
+            }
             Ok(Err(_)) => Ok(Json(sandbox_error(
                 (ErrorKind::Internal, "the cells' task failed".into()),
                 http.config.pod_name.clone(),

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Http;
 use super::error::ErrorKindTag;
+use super::models::RunStatus;
 
 /// The latency histogram's bucket bounds, in seconds.
 pub const LATENCY_BUCKETS_S: &[f64] = &[
@@ -35,6 +36,8 @@ struct Inner {
     errors: BTreeMap<&'static str, u64>,
     /// Per route: bucket counts (one per bound, then +Inf), sum of seconds, count.
     latency: BTreeMap<&'static str, (Vec<u64>, f64, u64)>,
+    /// (route, reply status: Success, Failed, SandboxError) -> replies.
+    statuses: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 impl Metrics {
@@ -65,6 +68,17 @@ impl Metrics {
         h.2 += 1;
     }
 
+    /// Counts one run's reply by its SandboxFusion status.
+    pub fn record_status(&self, route: &'static str, status: RunStatus) {
+        let name = match status {
+            RunStatus::Success => "Success",
+            RunStatus::Failed => "Failed",
+            RunStatus::SandboxError => "SandboxError",
+        };
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *inner.statuses.entry((route, name)).or_default() += 1;
+    }
+
     /// The Prometheus text of these counters.
     pub fn render(&self, out: &mut String) {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -86,6 +100,18 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE startd_http_errors_total counter");
         for (kind, n) in &inner.errors {
             let _ = writeln!(out, "startd_http_errors_total{{kind=\"{kind}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP startd_http_replies_total Run replies, by route and status \
+             (SandboxError is the server's fault, Failed the program's)."
+        );
+        let _ = writeln!(out, "# TYPE startd_http_replies_total counter");
+        for ((route, status), n) in &inner.statuses {
+            let _ = writeln!(
+                out,
+                "startd_http_replies_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
         }
         let _ = writeln!(
             out,
@@ -253,6 +279,7 @@ mod tests {
         let m = Metrics::default();
         m.record("run_code", 200, None, Duration::from_millis(3));
         m.record("run_code", 504, Some("budget"), Duration::from_secs(100));
+        m.record_status("run_code", RunStatus::Failed);
         let mut out = String::new();
         m.render(&mut out);
         assert!(
@@ -260,6 +287,7 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("startd_http_errors_total{kind=\"budget\"} 1"));
+        assert!(out.contains("startd_http_replies_total{route=\"run_code\",status=\"Failed\"} 1"));
         assert!(out.contains("route=\"run_code\",le=\"0.005\"} 1"));
         assert!(out.contains("route=\"run_code\",le=\"+Inf\"} 2"));
         assert_eq!(

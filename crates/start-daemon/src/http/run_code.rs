@@ -103,11 +103,13 @@ pub async fn handle(
         .counters
         .record("exec", error, error.is_none().then(|| started.elapsed()));
     let fetching = !request.fetch_files.is_empty();
-    Ok(Json(reply(
+    let reply = reply(
         result,
         fetching.then_some(marker.as_str()),
         http.config.pod_name.clone(),
-    )))
+    );
+    http.metrics.record_status("run_code", reply.status);
+    Ok(Json(reply))
 }
 
 /// The run's result in SandboxFusion's terms.
