@@ -293,6 +293,34 @@ class Load(unittest.TestCase):
         print(f"load: {len(results)} requests in {took:.1f} s", file=sys.stderr)
 
 
+class Queue(unittest.TestCase):
+    """A server whose job queue holds one job (--queue 1): requests past it wait for room
+    instead of being refused, while their budget lasts."""
+
+    def test_a_full_queue_waits(self):
+        results = []
+        lock = threading.Lock()
+
+        def worker(t):
+            s = requests.Session()
+            for i in range(5):
+                r = s.post(f"{EP}/run_code", json=verl_payload(f"print({t * 10 + i})", None), timeout=30)
+                with lock:
+                    results.append((r.status_code, r.json().get("run_result", {}).get("stdout"), f"{t * 10 + i}\n"))
+
+        ts = [threading.Thread(target=worker, args=(t,)) for t in range(32)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        self.assertEqual(len(results), 160)
+        self.assertEqual([r for r in results if r[0] != 200 or r[1] != r[2]], [])
+        # The queue was full and requests waited for room.
+        metrics = requests.get(f"{EP}/metrics").text
+        retries = [l for l in metrics.splitlines() if l.startswith("startd_http_queue_retries_total ")]
+        self.assertGreater(int(retries[0].split()[1]), 0, metrics)
+
+
 def raw(method, path, body=b"", headers=None):
     r = requests.request(method, f"{EP}{path}", data=body, headers=headers or {}, timeout=30)
     return r
@@ -402,7 +430,7 @@ class Strict(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    which = {"client": Client, "load": Load, "strict": Strict}[sys.argv[1]]
+    which = {"client": Client, "load": Load, "strict": Strict, "queue": Queue}[sys.argv[1]]
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(which)
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     sys.exit(0 if result.wasSuccessful() else 1)

@@ -5,6 +5,7 @@
 //! that budget, and gets a 504 once it cannot.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -58,11 +59,13 @@ pub fn deadline(started: Instant, budget: Duration) -> Instant {
 }
 
 /// Runs `submit` (one try at queueing a job and waiting for its answer) until it is not
-/// refused as busy, or until `deadline`, when the request gets a 504. Dropping a job's
-/// answer makes the pool skip it, so a job given up here never runs.
+/// refused as busy, or until `deadline`, when the request gets a 504; each retry of a full
+/// queue is counted in `retries`. Dropping a job's answer makes the pool skip it, so a job
+/// given up here never runs.
 pub async fn queued<T, F, Fut>(
     deadline: Instant,
     budget: Duration,
+    retries: &AtomicU64,
     mut submit: F,
 ) -> Result<Result<T, Failure>, ApiError>
 where
@@ -74,6 +77,7 @@ where
         loop {
             match submit().await {
                 Err((ErrorKind::Busy, _)) => {
+                    retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(MAX_QUEUE_RETRY);
                 }
@@ -115,9 +119,11 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_is_retried_until_the_deadline() {
         let mut n = 0;
+        let retries = AtomicU64::new(0);
         let r = queued(
             Instant::now() + Duration::from_secs(5),
             Duration::from_secs(5),
+            &retries,
             || {
                 n += 1;
                 let busy = n < 3;
@@ -132,9 +138,11 @@ mod tests {
         )
         .await;
         assert_eq!(r.unwrap().unwrap(), 7);
+        assert_eq!(retries.load(Ordering::Relaxed), 2);
         let r: Result<Result<(), Failure>, ApiError> = queued(
             Instant::now() + Duration::from_millis(50),
             Duration::from_millis(50),
+            &retries,
             || async { Err((ErrorKind::Busy, "full".to_string())) },
         )
         .await;

@@ -94,7 +94,7 @@ pub async fn handle(
     let uid = http.ctx.own_uid;
     let pool = &http.ctx.pool;
     let opened = tokio::select! {
-        r = budget::queued(deadline, budget_total, || pool.open_session(limits.clone(), uid)) => r?,
+        r = budget::queued(deadline, budget_total, &http.metrics.queue_retries, || pool.open_session(limits.clone(), uid)) => r?,
         _ = http.shutdown.forced() => return Err(ApiError::shutting_down()),
     };
     let session = match opened {

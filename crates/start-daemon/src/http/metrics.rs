@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ pub const LATENCY_BUCKETS_S: &[f64] = &[
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    /// Tries of a full job queue that were retried (requests waiting instead of refused).
+    pub queue_retries: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -248,6 +251,13 @@ pub async fn metrics(State(http): State<Arc<Http>>) -> Response {
     for (name, help, v) in gauges {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
+    let _ = writeln!(
+        out,
+        "# HELP startd_http_queue_retries_total Tries of a full job queue retried (requests \
+         that waited instead of being refused).\n\
+         # TYPE startd_http_queue_retries_total counter\nstartd_http_queue_retries_total {}",
+        http.metrics.queue_retries.load(Ordering::Relaxed)
+    );
     let _ = writeln!(
         out,
         "# HELP startd_worker_restarts_total Workers replaced after dying or hanging.\n\

@@ -94,7 +94,7 @@ pub async fn handle(
     let deadline = budget::deadline(started, budget_total);
     let pool = &http.ctx.pool;
     let result = tokio::select! {
-        r = budget::queued(deadline, budget_total, || pool.exec(code.clone(), limits.clone())) => r?,
+        r = budget::queued(deadline, budget_total, &http.metrics.queue_retries, || pool.exec(code.clone(), limits.clone())) => r?,
         _ = http.shutdown.forced() => return Err(ApiError::shutting_down()),
     };
     // The unix socket's counters see these executions too.

@@ -96,6 +96,13 @@ fn verls_reward_payload_from_64_threads() {
 }
 
 #[test]
+fn a_full_queue_makes_requests_wait_not_fail() {
+    let venv = client_venv();
+    let (_d, url) = http_daemon(&["--workers", "1", "--queue", "1"]);
+    run_script(&venv, "queue", &url, &[]);
+}
+
+#[test]
 fn malformed_and_slow_requests_get_4xx_and_the_server_keeps_serving() {
     let venv = client_venv();
     let dir = tempfile::tempdir().unwrap();
