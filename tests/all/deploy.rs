@@ -132,6 +132,10 @@ fn manifests_pass_the_schema_check() {
         "deployment/sglang",
         "service/sglang",
         "persistentvolumeclaim/start-data",
+        "deployment/startd",
+        "service/startd",
+        "horizontalpodautoscaler/startd",
+        "poddisruptionbudget/startd",
     ] {
         assert!(
             stdout.contains(&format!("passed for resource {resource} ")),
@@ -227,6 +231,64 @@ fn the_pieces_agree_and_every_start_command_parses() {
         merge[0]
     );
     assert_parses(&merge[0], &[]);
+}
+
+#[test]
+fn the_startd_fleet_is_probed_served_scaled_and_protected() {
+    let docs = documents();
+    let deployment = find(&docs, "Deployment", "startd");
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let server = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(server["command"][0], "startd");
+    for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+        assert_eq!(server[probe]["httpGet"]["path"], "/health", "{probe}");
+        assert_eq!(server[probe]["httpGet"]["port"], "http", "{probe}");
+    }
+    let port = &server["ports"][0];
+    assert_eq!(port["name"], "http");
+    let args: Vec<&str> = server["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let listen = format!("--http=0.0.0.0:{}", port["containerPort"]);
+    assert!(args.contains(&listen.as_str()), "{args:?}");
+    // A pod address is not loopback: startd refuses it without the flag.
+    assert!(args.contains(&"--http-allow-remote"), "{args:?}");
+    // One worker per requested core.
+    let cpus = server["resources"]["requests"]["cpu"].as_str().unwrap();
+    assert!(
+        args.contains(&format!("--workers={cpus}").as_str()),
+        "{args:?}"
+    );
+    assert!(server["resources"]["requests"]["memory"].is_string());
+    let service = find(&docs, "Service", "startd");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "http");
+    for (k, v) in service["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&labels[k], v, "the Service selects the startd pods");
+    }
+    let hpa = find(&docs, "HorizontalPodAutoscaler", "startd");
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "startd");
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["kind"], "Deployment");
+    let pdb = find(&docs, "PodDisruptionBudget", "startd");
+    for (k, v) in pdb["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&labels[k], v, "the PDB covers the startd pods");
+    }
+    // The pod has time to finish its requests after SIGTERM.
+    let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap();
+    let shutdown: u64 = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--shutdown-grace="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        shutdown < grace,
+        "--shutdown-grace {shutdown} s within {grace} s"
+    );
 }
 
 #[test]

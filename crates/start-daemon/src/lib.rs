@@ -6,7 +6,7 @@
 //! With the default `server` feature also: `server` ([`serve`], [`Config`]), `connection` (one
 //! client connection, peer-credential check), `pool` (worker processes, parent side), `worker`
 //! (worker processes, child side: [`serve_worker`]), `shutdown` (graceful shutdown), `stats`
-//! (counters). Without it nothing links wasmtime: a client needs only the wire types. With
+//! (counters), `http` (the SandboxFusion-compatible HTTP API: [`http::HttpConfig`]). Without it nothing links wasmtime: a client needs only the wire types. With
 //! the `test-util` feature, `testutil` holds the fixtures other crates' tests share: a spawned
 //! `startd` (`testutil::TestDaemon`) and a command runner whose failed assertions show the
 //! whole command (`testutil::TestCommand`).
@@ -34,6 +34,8 @@ pub mod testutil;
 
 #[cfg(feature = "server")]
 mod connection;
+#[cfg(feature = "server")]
+pub mod http;
 #[cfg(feature = "server")]
 mod pool;
 #[cfg(feature = "server")]

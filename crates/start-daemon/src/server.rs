@@ -174,6 +174,9 @@ pub struct Config {
     pub max_total_reply_buffer_bytes: usize,
     /// How long workers may take past a job's wall time, cleaning up after one, and exiting.
     pub worker_timeouts: WorkerTimeouts,
+    /// The SandboxFusion-compatible HTTP API, served beside the socket when set (`--http`).
+    /// Default: off.
+    pub http: Option<crate::http::HttpConfig>,
 }
 
 /// The default [`Config::header_timeout`]: 10 s.
@@ -211,6 +214,7 @@ impl Config {
             max_reply_buffer_bytes: DEFAULT_MAX_REPLY_BUFFER_BYTES,
             max_total_reply_buffer_bytes: DEFAULT_MAX_TOTAL_REPLY_BUFFER_BYTES,
             worker_timeouts: WorkerTimeouts::default(),
+            http: None,
         }
     }
 }
@@ -272,6 +276,9 @@ pub enum ServerError {
     /// The worker processes could not be started.
     #[error("cannot start the workers: {0}")]
     Workers(String),
+    /// The HTTP API could not be set up (its address, its prefix).
+    #[error("HTTP API: {0}")]
+    Http(String),
 }
 
 /// What every connection shares.
@@ -505,6 +512,11 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let access = SocketAccess::for_allowed(&config.allow_uids);
     // Fail fast on a live daemon or an unsafe folder before starting workers.
     prepare_socket_path(&config.socket, access)?;
+    // Likewise a taken or refused HTTP address.
+    let http_listener = match &config.http {
+        Some(h) => Some(crate::http::bind(h).await?),
+        None => None,
+    };
     let counters = Arc::new(Counters::default());
     let pool = Pool::start(
         PoolConfig {
@@ -552,6 +564,25 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         "startd is listening"
     );
     let (trigger, shutdown) = shutdown::channel();
+    // One signal stops both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut http_done = match (http_listener, &config.http) {
+        (Some(listener), Some(h)) => {
+            tracing::info!(addr = %h.addr, prefix = %h.prefix, "the HTTP API is listening");
+            Some(crate::http::spawn(
+                listener,
+                ctx.clone(),
+                h.clone(),
+                shutdown.clone(),
+                stop_rx,
+            ))
+        }
+        _ => None,
+    };
+    let signal = async move {
+        signal.await;
+        stop_tx.send_replace(true);
+    };
     let mut connections_done = accept_loop(listener, ctx.clone(), shutdown, &config, signal).await;
 
     tracing::info!("shutting down: no new connections; finishing requests in flight");
@@ -565,6 +596,11 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         .is_err()
     {
         tracing::warn!("some connections did not finish in time");
+    }
+    if let Some(done) = &mut http_done
+        && tokio::time::timeout(margin, done.recv()).await.is_err()
+    {
+        tracing::warn!("some HTTP connections did not finish in time");
     }
     ctx.pool.shutdown().await;
     tracing::info!("stopped");

@@ -1,6 +1,7 @@
 //! Test support (the `test-util` feature): [`TestDaemon`], a real `startd` on a socket in a
 //! fresh temporary folder, and [`TestCommand`], a command runner whose failed assertions say
-//! everything about the run (command line, working folder, exit status, stdout, stderr).
+//! everything about the run (command line, working folder, exit status, stdout, stderr), and
+//! [`venv_in`], a Python venv the tests own with pinned packages from PyPI.
 //!
 //! The daemon's own tests and benches use them, and so do other crates' tests (the `start`
 //! CLI's): one fixture instead of a copy per test binary. Everything here panics on failure,
@@ -14,6 +15,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::BlockingClient;
+
+mod venv;
+pub use venv::{Venv, venv_in};
 
 /// How long [`TestDaemon::start`] waits for the socket: the first start on a machine may
 /// prepare the Python runtime (fetch and compile it) before the daemon listens.

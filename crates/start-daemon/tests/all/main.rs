@@ -6,6 +6,7 @@
 mod cleanup;
 mod connections;
 mod files;
+mod http;
 mod load;
 mod malformed;
 mod python;
