@@ -14,6 +14,26 @@ fn exec_prints_and_follows_the_guests_exit_code() {
 }
 
 #[test]
+fn exec_leaves_no_scratch_folder_when_the_guest_is_stopped() {
+    crate::sandbox(); // runtime prepared
+    let tmp = tempfile::tempdir().unwrap();
+    // A stopped guest's teardown is handed to a background thread; the process must still
+    // wait for it before it exits, whatever stopped the guest.
+    for (limit, code) in [
+        ("--timeout", "while True: pass"),
+        ("--memory-mib", "x = bytearray(1 << 30)"),
+    ] {
+        let value = if limit == "--timeout" { "0.3" } else { "64" };
+        start()
+            .env("TMPDIR", tmp.path())
+            .args(["exec", "--quiet", limit, value, "-c", code])
+            .output();
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+        assert!(left.is_empty(), "{limit}: left behind: {left:?}");
+    }
+}
+
+#[test]
 fn exec_json_is_the_whole_outcome() {
     crate::sandbox();
     let out = start()

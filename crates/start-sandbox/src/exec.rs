@@ -82,16 +82,19 @@ pub(crate) struct Inner {
 /// How many finished instances may wait for teardown; past that, the caller drops its own.
 const REAPER_QUEUE: usize = 64;
 
-/// A thread that tears finished guests down (unmapping memory, returning the pool slot) after
-/// the caller has its outcome.
+/// A thread that tears finished guests down (unmapping memory, returning the pool slot,
+/// removing the scratch folder) after the caller has its outcome. Dropping it waits for the
+/// guests still queued: a process that ends right after its last execution (`start exec` on a
+/// timeout) would otherwise leave their scratch folders behind.
 struct Reaper {
-    queue: Mutex<std::sync::mpsc::SyncSender<Guest>>,
+    queue: Option<Mutex<std::sync::mpsc::SyncSender<Guest>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Reaper {
     fn start() -> Result<Self, Error> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Guest>(REAPER_QUEUE);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sandbox-reaper".into())
             .spawn(move || {
                 for guest in rx {
@@ -103,19 +106,35 @@ impl Reaper {
                 source,
             })?;
         Ok(Reaper {
-            queue: Mutex::new(tx),
+            queue: Some(Mutex::new(tx)),
+            thread: Some(thread),
         })
     }
 
     /// Hands `guest` to the thread, or drops it here when the queue is full.
     fn dispose(&self, guest: Guest) {
-        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(queue) = &self.queue else {
+            return drop(guest);
+        };
+        let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(
             std::sync::mpsc::TrySendError::Full(g) | std::sync::mpsc::TrySendError::Disconnected(g),
         ) = queue.try_send(guest)
         {
             drop(queue);
             drop(g);
+        }
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread's loop once the guests in it are torn down.
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
         }
     }
 }
