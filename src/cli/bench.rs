@@ -1,5 +1,6 @@
 //! `start bench`: execution throughput and latency of fresh executions, with worker threads or
-//! worker processes (threads in one process contend on page faults; processes do not).
+//! worker processes (threads in one process contend on page faults; processes do not), or of
+//! turns in live sessions (`--session`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use start_sandbox::{Limits, Sandbox, SandboxOptions, Status};
+use start_sandbox::{Limits, Sandbox, SandboxOptions, Session, SessionLimits, Status, TurnLimits};
 
 use super::via_daemon::DaemonArgs;
 use super::{RuntimeArgs, read_text};
@@ -31,11 +32,15 @@ pub enum Mode {
     /// Through a running `startd` (`--daemon`): one connection per worker.
     #[value(skip)]
     Daemon,
+    /// Turns in live sessions (`--session`), one session per worker thread.
+    #[value(skip)]
+    Session,
 }
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// What to run: trivial, sympy, numpy, or the path of a Python file.
+    /// What to run: trivial, sympy, numpy, pass, turn (`x = x + 1`), cell (`x = x + 1` then
+    /// the final expression `x * 2`, echoed), or the path of a Python file.
     #[arg(long, short = 'w', default_value = "trivial")]
     workload: String,
     /// Total executions (after warm-up).
@@ -57,6 +62,11 @@ pub struct BenchArgs {
     /// instances (the baseline that reuse is measured against).
     #[arg(long, conflicts_with = "daemon")]
     no_reuse: bool,
+    /// Time turns in a live session instead of fresh executions: each worker thread opens one
+    /// session, runs `x = 0`, then runs the workload as its turns (in this process; `--mode`
+    /// is ignored).
+    #[arg(long, conflicts_with_all = ["daemon", "no_reuse"])]
+    session: bool,
     /// Internal: run as a worker process of another `start bench`.
     #[arg(long, hide = true)]
     child: bool,
@@ -92,6 +102,9 @@ struct ChildResult {
 fn workload_code(name: &str) -> Result<String> {
     Ok(match name {
         "trivial" => "print(1+1)".into(),
+        "pass" => "pass".into(),
+        "turn" => "x = x + 1".into(),
+        "cell" => "x = x + 1\nx * 2".into(),
         "sympy" => "import sympy\nprint(sympy.factorint(2**64-1))".into(),
         "numpy" => {
             "import numpy as np\nnp.random.seed(0)\nprint(np.linalg.det(np.random.rand(50, 50)))"
@@ -101,7 +114,7 @@ fn workload_code(name: &str) -> Result<String> {
             let path = PathBuf::from(path);
             if !path.is_file() {
                 bail!(
-                    "--workload must be trivial, sympy, numpy or a Python file; {} is none",
+                    "--workload must be trivial, sympy, numpy, pass, turn, cell or a Python file; {} is none",
                     path.display()
                 );
             }
@@ -210,6 +223,38 @@ where
 fn run_threads(args: &BenchArgs, code: &str) -> Result<(Vec<f64>, usize, Duration)> {
     let sandbox = bench_sandbox(args)?;
     let runners: Vec<_> = (0..args.workers).map(|_| || one(&sandbox, code)).collect();
+    run_on_threads(args, &runners)
+}
+
+/// Turns in live sessions: one session per worker thread, opened before the clock starts.
+fn run_sessions(args: &BenchArgs, code: &str) -> Result<(Vec<f64>, usize, Duration)> {
+    let sandbox = bench_sandbox(args)?;
+    let turns = u32::try_from(args.iterations + args.warmup + 2).unwrap_or(u32::MAX);
+    let limits = SessionLimits {
+        max_turns: turns,
+        ..SessionLimits::default()
+    };
+    let sessions = (0..args.workers)
+        .map(|_| -> Result<Mutex<Session>> {
+            let mut session = Session::open(&sandbox, limits.clone())?;
+            session.run("x = 0", &TurnLimits::default())?;
+            Ok(Mutex::new(session))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let runners: Vec<_> = sessions
+        .iter()
+        .map(|session| {
+            move || -> Result<(f64, bool)> {
+                let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
+                let started = Instant::now();
+                let outcome = session.run(code, &TurnLimits::default())?;
+                Ok((
+                    started.elapsed().as_secs_f64() * 1e3,
+                    outcome.status == Status::Finished,
+                ))
+            }
+        })
+        .collect();
     run_on_threads(args, &runners)
 }
 
@@ -366,6 +411,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     }
     let mode = if args.daemon.daemon {
         Mode::Daemon
+    } else if args.session {
+        Mode::Session
     } else {
         args.mode
     };
@@ -373,6 +420,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         Mode::Threads => run_threads(&args, &code)?,
         Mode::Processes => run_processes(&args)?,
         Mode::Daemon => run_daemon(&args, &code)?,
+        Mode::Session => run_sessions(&args, &code)?,
     };
     latencies.sort_by(f64::total_cmp);
     let report = Report {
@@ -400,6 +448,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 Mode::Threads => "thread(s)",
                 Mode::Processes => "process(es)",
                 Mode::Daemon => "connection(s) to startd",
+                Mode::Session => "session(s), one turn each",
             },
             if args.no_reuse { ", no reuse" } else { "" },
             report.p50_ms,
