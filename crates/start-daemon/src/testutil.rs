@@ -1,7 +1,8 @@
 //! Test support (the `test-util` feature): [`TestDaemon`], a real `startd` on a socket in a
 //! fresh temporary folder, and [`TestCommand`], a command runner whose failed assertions say
 //! everything about the run (command line, working folder, exit status, stdout, stderr), and
-//! [`venv_in`], a Python venv the tests own with pinned packages from PyPI.
+//! [`venv_in`], a Python venv the tests own with pinned packages from PyPI (from
+//! `start_sandbox::testutil`, whose tests use it too).
 //!
 //! The daemon's own tests and benches use them, and so do other crates' tests (the `start`
 //! CLI's): one fixture instead of a copy per test binary. Everything here panics on failure,
@@ -16,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::BlockingClient;
 
-mod venv;
-pub use venv::{Venv, venv_in};
+pub use start_sandbox::testutil::{Venv, venv_in};
 
 /// How long [`TestDaemon::start`] waits for the socket: the first start on a machine may
 /// prepare the Python runtime (fetch and compile it) before the daemon listens.

@@ -2,6 +2,9 @@
 
 use std::sync::OnceLock;
 
+mod venv;
+pub use venv::{Venv, venv_in};
+
 use crate::{Limits, Outcome, Sandbox, SandboxOptions};
 
 /// One sandbox per test binary with the default options, shared by every test (a

@@ -3,11 +3,13 @@
 //! `python3` (as a script, and as cells in a notebook-like loop); stdout, stderr and the exit
 //! status must match line for line after [`normalize`], which lists every difference allowed.
 //!
-//! Native Python is whatever `python3` is on the PATH (`$START_TEST_PYTHON` overrides it); a
-//! program needing a module it lacks (numpy, sympy) is then checked on the sandbox side only.
+//! Native Python is the machine's `python3` in a venv these tests own with numpy and sympy
+//! (`$START_TEST_PYTHON` overrides it); should it lack one, a program needing it is checked on
+//! the sandbox side only.
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -132,8 +134,23 @@ fn normalize(text: &str, script: &str) -> String {
     out.join("\n")
 }
 
+/// Native Python: `$START_TEST_PYTHON`, else the machine's `python3` in a venv the tests own
+/// with numpy and sympy (pinned), so errors raised inside them are compared on a bare machine.
 fn python() -> String {
-    std::env::var("START_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            std::env::var("START_TEST_PYTHON").unwrap_or_else(|_| {
+                let venv = start_sandbox::testutil::venv_in(
+                    Path::new(env!("CARGO_TARGET_TMPDIR")),
+                    "tracebacks-native",
+                    &["numpy==2.4.6", "sympy==1.14.0"],
+                    &[],
+                );
+                venv.python().display().to_string()
+            })
+        })
+        .clone()
 }
 
 /// Whether native Python has every module `code` imports from {numpy, sympy}.
