@@ -67,7 +67,7 @@ fn batch(symbolic: usize) -> Vec<Trajectory> {
 
 fn bench(c: &mut Criterion) {
     let sandbox = Sandbox::new(SandboxOptions::default()).expect("runtime");
-    let scorer = Scorer::new(Some(&sandbox));
+    let scorer = Scorer::new(Some((&sandbox).into()));
     let mut group = c.benchmark_group("rft_score");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(10);

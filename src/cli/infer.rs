@@ -22,7 +22,7 @@ use start::trajectory::TrajectoryWriter;
 use start_runtime::Progress;
 use start_sandbox::{SessionLimits, TurnLimits};
 
-use super::{RuntimeArgs, read_text};
+use super::{ExecutorArgs, RuntimeArgs, read_text};
 
 /// Trajectories generated at once against a server, by default: enough to keep a vLLM or
 /// SGLang batch full.
@@ -234,6 +234,8 @@ pub struct InferArgs {
     /// Testing: delay per piece of a `scripted:FILE` model, in milliseconds.
     #[arg(long, hide = true, default_value_t = 0)]
     scripted_delay_ms: u64,
+    #[command(flatten)]
+    executor: ExecutorArgs,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -528,7 +530,7 @@ pub fn run(args: InferArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let backend = args.backend()?;
-    let sandbox = args.runtime.sandbox()?;
+    let executor = args.executor.open(&args.runtime)?;
     let jobs = args
         .jobs
         .unwrap_or(if backend.describe().starts_with("openai:") {
@@ -543,46 +545,53 @@ pub fn run(args: InferArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let driver = Driver::new(backend.as_ref(), &hints, &options);
     let (mut written, mut errors, mut tool_calls) = (0usize, 0usize, 0usize);
-    let result = batch::run(&driver, &sandbox, work, jobs, &mut writer, |event| {
-        match event {
-            Event::Written(t) => {
-                written += 1;
-                tool_calls += t.tool_calls.len();
-                if print {
-                    bar.suspend(|| println!("{}", t.render()));
-                }
-                if let Some(error) = &t.error {
-                    bar.suspend(|| {
+    let result = batch::run(
+        &driver,
+        executor.executor(),
+        work,
+        jobs,
+        &mut writer,
+        |event| {
+            match event {
+                Event::Written(t) => {
+                    written += 1;
+                    tool_calls += t.tool_calls.len();
+                    if print {
+                        bar.suspend(|| println!("{}", t.render()));
+                    }
+                    if let Some(error) = &t.error {
+                        bar.suspend(|| {
+                            eprintln!(
+                                "start: {} sample {} ended by an error: {error}",
+                                t.id, t.sample
+                            )
+                        });
+                    }
+                    if bar.is_hidden() && !args.runtime.quiet {
                         eprintln!(
-                            "start: {} sample {} ended by an error: {error}",
-                            t.id, t.sample
-                        )
-                    });
+                            "start: [{}/{total}] {} sample {}: {} hint(s), {} tool call(s), {:.1} s",
+                            written + errors,
+                            t.id,
+                            t.sample,
+                            t.hints(),
+                            t.tool_calls.len(),
+                            t.wall_ms / 1e3
+                        );
+                    }
                 }
-                if bar.is_hidden() && !args.runtime.quiet {
-                    eprintln!(
-                        "start: [{}/{total}] {} sample {}: {} hint(s), {} tool call(s), {:.1} s",
-                        written + errors,
-                        t.id,
-                        t.sample,
-                        t.hints(),
-                        t.tool_calls.len(),
-                        t.wall_ms / 1e3
-                    );
+                Event::Failed { id, sample, error } => {
+                    errors += 1;
+                    bar.suspend(|| eprintln!("start: {id} sample {sample} failed: {error}"));
                 }
             }
-            Event::Failed { id, sample, error } => {
-                errors += 1;
-                bar.suspend(|| eprintln!("start: {id} sample {sample} failed: {error}"));
-            }
-        }
-        let minutes = started.elapsed().as_secs_f64() / 60.0;
-        bar.set_message(format!(
-            "{:.1}/min, {tool_calls} tool calls, {errors} errors",
-            written as f64 / minutes.max(1e-9)
-        ));
-        bar.inc(1);
-    });
+            let minutes = started.elapsed().as_secs_f64() / 60.0;
+            bar.set_message(format!(
+                "{:.1}/min, {tool_calls} tool calls, {errors} errors",
+                written as f64 / minutes.max(1e-9)
+            ));
+            bar.inc(1);
+        },
+    );
     bar.finish_and_clear();
     let summary = match result {
         Ok(summary) => summary,

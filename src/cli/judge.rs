@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use start::jsonl::LineReader;
 use start::judge::{JudgeOptions, Tests, judge, judge_stream};
 
-use super::{RuntimeArgs, check_memory_mib, check_timeout, read_text};
+use super::{ExecutorArgs, RuntimeArgs, check_memory_mib, check_timeout, read_text};
 
 /// `start judge --help`'s closing text: the test shapes and how each is judged.
 const JUDGE_HELP: &str = r#"Test shapes (JSON):
@@ -66,6 +66,8 @@ pub struct JudgeArgs {
     #[arg(long)]
     stop_on_first_failure: bool,
     #[command(flatten)]
+    executor: ExecutorArgs,
+    #[command(flatten)]
     runtime: RuntimeArgs,
 }
 
@@ -90,8 +92,8 @@ pub fn run(args: JudgeArgs) -> Result<ExitCode> {
                     args.tests.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
                 )
             })?;
-            let sandbox = args.runtime.sandbox()?;
-            let report = judge(&sandbox, &program, &tests, &opts)?;
+            let executor = args.executor.open(&args.runtime)?;
+            let report = judge(executor.executor(), &program, &tests, &opts)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.passed {
                 ExitCode::SUCCESS
@@ -109,7 +111,7 @@ fn batch(args: &JudgeArgs, input: &PathBuf, opts: &JudgeOptions) -> Result<ExitC
         std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let reader = LineReader::new(BufReader::new(file), input.display().to_string());
-    let sandbox = args.runtime.sandbox()?;
+    let executor = args.executor.open(&args.runtime)?;
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path)
@@ -123,7 +125,7 @@ fn batch(args: &JudgeArgs, input: &PathBuf, opts: &JudgeOptions) -> Result<ExitC
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let summary = judge_stream(
-        &sandbox,
+        executor.executor(),
         reader,
         &mut out,
         opts,

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use start::executor::{Executor, RemoteOptions, RemoteSandbox};
 use start_sandbox::{FileLimits, Limits, Outcome, RuntimeOptions, Sandbox, SandboxOptions};
 
 /// Fast, safe Python execution (CPython on WASI in wasmtime) and the START tool-integrated
@@ -86,6 +87,74 @@ impl RuntimeArgs {
             ..options
         };
         Sandbox::new(options).context("cannot prepare the Python sandbox")
+    }
+}
+
+/// Where a command's executions run (`start judge`, `score`, `infer`, `rft`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ExecutorArgs {
+    /// Run the code on this SandboxFusion-compatible server instead of in this process:
+    /// `startd --http`, a fleet of them behind one Service, or SandboxFusion itself (e.g.
+    /// http://127.0.0.1:8080, with any route prefix such as /faas/sandbox). Only wall time,
+    /// memory and stdin are sent; the server's own limits apply to the rest.
+    #[arg(long, env = "START_SANDBOX_URL", value_name = "URL")]
+    sandbox_url: Option<String>,
+    /// A file holding the bearer token the server asks for (`startd --http-token-file`).
+    #[arg(long, value_name = "FILE", requires = "sandbox_url")]
+    sandbox_token_file: Option<PathBuf>,
+}
+
+/// What runs a command's executions: the local sandbox or a server's client.
+#[derive(Debug)]
+pub enum ExecutorHandle {
+    /// In this process.
+    Local(Sandbox),
+    /// On a server.
+    Remote(RemoteSandbox),
+}
+
+impl ExecutorHandle {
+    /// The executor to hand to the library.
+    pub fn executor(&self) -> Executor<'_> {
+        match self {
+            ExecutorHandle::Local(sandbox) => Executor::Local(sandbox),
+            ExecutorHandle::Remote(remote) => Executor::Remote(remote),
+        }
+    }
+}
+
+impl ExecutorArgs {
+    /// The server's client when `--sandbox-url` is given (checked with a ping, so a wrong URL
+    /// fails before any work), else the local sandbox from `runtime`.
+    pub fn open(&self, runtime: &RuntimeArgs) -> Result<ExecutorHandle> {
+        let Some(url) = &self.sandbox_url else {
+            return Ok(ExecutorHandle::Local(runtime.sandbox()?));
+        };
+        let mut options = RemoteOptions::new(url.clone());
+        if let Some(path) = &self.sandbox_token_file {
+            let token = read_text(path)?.trim().to_string();
+            if token.is_empty() {
+                bail!("{} holds no token", path.display());
+            }
+            options.token = Some(token);
+        }
+        let remote = RemoteSandbox::new(options)?;
+        remote
+            .ping()
+            .with_context(|| format!("the sandbox server at {} does not answer", remote.url()))?;
+        Ok(ExecutorHandle::Remote(remote))
+    }
+
+    /// These flags again, for a `start` subcommand run as a child process.
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = Vec::new();
+        if let Some(url) = &self.sandbox_url {
+            args.extend(["--sandbox-url".into(), url.into()]);
+        }
+        if let Some(path) = &self.sandbox_token_file {
+            args.extend(["--sandbox-token-file".into(), path.into()]);
+        }
+        args
     }
 }
 

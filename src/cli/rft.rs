@@ -11,10 +11,10 @@ use clap::Args;
 use start::rft::score::Scorer;
 use start::rft::{Round, RoundSteps, Step};
 
-use super::RuntimeArgs;
 use super::export::ExportOptionArgs;
 use super::filter::FilterConfigArgs;
 use super::score::bytes_bar;
+use super::{ExecutorArgs, RuntimeArgs};
 
 #[derive(Debug, Args)]
 pub struct RftArgs {
@@ -53,6 +53,8 @@ pub struct RftArgs {
     filter: FilterConfigArgs,
     #[command(flatten)]
     export: ExportOptionArgs,
+    #[command(flatten)]
+    executor: ExecutorArgs,
     #[command(flatten)]
     runtime: RuntimeArgs,
     /// Further arguments for `start infer` (model, backend, seed...), after `--`.
@@ -133,6 +135,7 @@ fn infer(
         .arg(output)
         .arg("--samples")
         .arg(samples.to_string())
+        .args(args.executor.to_args())
         .args(infer_args);
     if plain {
         for flag in ["--no-trigger-hints", "--no-end-hints"] {
@@ -179,9 +182,9 @@ pub fn run(args: RftArgs) -> Result<ExitCode> {
         }
     }
 
-    let sandbox = args.runtime.sandbox()?;
+    let executor = args.executor.open(&args.runtime)?;
     let steps = RoundSteps {
-        scorer: Scorer::new(Some(&sandbox)),
+        scorer: Scorer::new(Some(executor.executor())),
         problems: &args.input,
         jobs: args
             .jobs

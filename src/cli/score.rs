@@ -13,7 +13,7 @@ use start::jsonl::LineReader;
 use start::rft;
 use start::rft::score::{Scorer, load_tests};
 
-use super::RuntimeArgs;
+use super::{ExecutorArgs, RuntimeArgs};
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -39,11 +39,13 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
     /// Fast path only: no sympy fallback, no judging (no sandbox is started).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sandbox_url")]
     no_sandbox: bool,
     /// Wall time of one sympy check, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     sympy_timeout: f64,
+    #[command(flatten)]
+    executor: ExecutorArgs,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -85,12 +87,12 @@ pub fn run(args: ScoreArgs) -> Result<std::process::ExitCode> {
     if !(args.sympy_timeout.is_finite() && args.sympy_timeout > 0.0) {
         bail!("--sympy-timeout must be a positive number of seconds");
     }
-    let sandbox = if args.no_sandbox {
+    let executor = if args.no_sandbox {
         None
     } else {
-        Some(args.runtime.sandbox()?)
+        Some(args.executor.open(&args.runtime)?)
     };
-    let mut scorer = Scorer::new(sandbox.as_ref());
+    let mut scorer = Scorer::new(executor.as_ref().map(|e| e.executor()));
     scorer.sympy_limits.wall_time = Duration::from_secs_f64(args.sympy_timeout.min(3600.0));
     let jobs = args
         .jobs

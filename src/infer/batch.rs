@@ -11,10 +11,9 @@
 
 use std::ops::ControlFlow;
 
-use start_sandbox::Sandbox;
-
 use super::backend::BackendError;
 use super::driver::{Driver, GenerateError, SessionRunner};
+use crate::executor::Executor;
 use crate::pool::{self, Done};
 use crate::problem::{Problem, Shard};
 use crate::trajectory::{Trajectory, TrajectoryWriter, WriterError};
@@ -94,24 +93,26 @@ pub fn pending<'p>(
     (work, done)
 }
 
-/// Whether an error will fail every trajectory, so the batch should stop.
+/// Whether an error will fail every trajectory, so the batch should stop: the backend or the
+/// sandbox server is unreachable, the model cannot load, the hint library lacks a kind.
 pub fn is_fatal(error: &GenerateError) -> bool {
-    matches!(
-        error,
+    match error {
         GenerateError::Backend(BackendError::Unreachable { .. } | BackendError::Load { .. })
-            | GenerateError::Hints(_)
-    )
+        | GenerateError::Hints(_) => true,
+        GenerateError::Sandbox(e) => e.is_fatal(),
+        GenerateError::Backend(_) => false,
+    }
 }
 
-/// Runs `work` (from [`pending`]) with `driver`, each trajectory in its own sandbox session,
-/// appending each to `writer`; `observe` sees every written or failed trajectory (for
-/// progress and printing) on the calling thread.
+/// Runs `work` (from [`pending`]) with `driver`, each trajectory in its own session on
+/// `executor`, appending each to `writer`; `observe` sees every written or failed trajectory
+/// (for progress and printing) on the calling thread.
 ///
 /// # Errors
 /// [`BatchError`] when the batch stopped early; what was written stays in the file.
 pub fn run<'p>(
     driver: &Driver<'_>,
-    sandbox: &Sandbox,
+    executor: Executor<'_>,
     work: Vec<(&'p Problem, u32)>,
     jobs: usize,
     writer: &mut TrajectoryWriter,
@@ -121,7 +122,7 @@ pub fn run<'p>(
     let mut work = work.into_iter();
     let mut summary = BatchSummary::default();
     let generate = |(problem, sample): (&'p Problem, u32)| {
-        let mut runner = SessionRunner::for_options(sandbox, options);
+        let mut runner = SessionRunner::for_options(executor, options);
         (problem, sample, driver.run(problem, sample, &mut runner))
     };
     let stopped = pool::run(

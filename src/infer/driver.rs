@@ -7,7 +7,7 @@
 //!   [`Placement`] allows (separate budgets, a gap between trigger hints): cut the text there,
 //!   append a sampled hint (ending with an opened ```` ```python ```` fence);
 //! - a closed ```` ```python ```` block inside the thinking: run the code with a [`CodeRunner`]
-//!   (a sandbox [`Session`]: state carries across the trajectory's blocks), append a
+//!   (a sandbox session: state carries across the trajectory's blocks), append a
 //!   ```` ```output ```` block with stdout and the error if any, truncated to a set size
 //!   ([`start_grade::fence::output_block`]: its fence outgrows any backtick run in the output);
 //!
@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use start_sandbox::{Outcome, Sandbox, Session, SessionLimits, Status, TurnLimits};
+use start_sandbox::{Outcome, SessionLimits, Status, TurnLimits};
+
+use crate::executor::{ExecError, ExecSession, Executor};
 
 use crate::infer::backend::{
     Backend, BackendError, EndReason, Generation, Piece, Prompt, SampleParams,
@@ -99,9 +101,15 @@ pub enum GenerateError {
     /// The hint library cannot serve this problem.
     #[error(transparent)]
     Hints(#[from] HintError),
-    /// The sandbox failed on the host side.
+    /// The sandbox failed on the host side (or the sandbox server, with `--sandbox-url`).
     #[error("the sandbox failed: {0}")]
-    Sandbox(#[from] start_sandbox::Error),
+    Sandbox(#[from] ExecError),
+}
+
+impl From<start_sandbox::Error> for GenerateError {
+    fn from(e: start_sandbox::Error) -> Self {
+        GenerateError::Sandbox(e.into())
+    }
 }
 
 /// What running one code block gave.
@@ -122,27 +130,28 @@ pub trait CodeRunner {
     fn run(&mut self, code: &str) -> Result<RunResult, GenerateError>;
 }
 
-/// Runs code in one sandbox [`Session`] per trajectory, opened at the first block, so variables
-/// and imports carry from block to block. A block that hits a limit ends the session; the next
+/// Runs code in one interpreter session per trajectory (on the [`Executor`]: a local
+/// [`start_sandbox::Session`] or a remote one), opened at the first block, so variables and
+/// imports carry from block to block. A block that hits a limit ends the session; the next
 /// block gets a fresh one, and its output says so.
 #[derive(Debug)]
 pub struct SessionRunner<'a> {
-    sandbox: &'a Sandbox,
+    executor: Executor<'a>,
     session_limits: SessionLimits,
     turn_limits: TurnLimits,
-    session: Option<Session>,
+    session: Option<ExecSession<'a>>,
     restarted: bool,
 }
 
 impl<'a> SessionRunner<'a> {
     /// A runner that opens its session on first use.
     pub fn new(
-        sandbox: &'a Sandbox,
+        executor: impl Into<Executor<'a>>,
         session_limits: SessionLimits,
         turn_limits: TurnLimits,
     ) -> Self {
         SessionRunner {
-            sandbox,
+            executor: executor.into(),
             session_limits,
             turn_limits,
             session: None,
@@ -151,9 +160,9 @@ impl<'a> SessionRunner<'a> {
     }
 
     /// A runner with the session and turn limits of `options`.
-    pub fn for_options(sandbox: &'a Sandbox, options: &GenerateOptions) -> Self {
+    pub fn for_options(executor: impl Into<Executor<'a>>, options: &GenerateOptions) -> Self {
         SessionRunner::new(
-            sandbox,
+            executor,
             options.session_limits.clone(),
             options.turn_limits.clone(),
         )
@@ -170,7 +179,7 @@ impl CodeRunner for SessionRunner<'_> {
             Some(s) => s,
             None => self
                 .session
-                .insert(Session::open(self.sandbox, self.session_limits.clone())?),
+                .insert(self.executor.open_session(self.session_limits.clone())?),
         };
         match session.run(code, &self.turn_limits) {
             Ok(mut outcome) => {
@@ -183,11 +192,10 @@ impl CodeRunner for SessionRunner<'_> {
                 }
                 Ok(RunResult::Ran(outcome))
             }
-            Err(start_sandbox::Error::SessionEnded(why)) => Ok(RunResult::NotRun(format!(
-                "the interpreter session ended: {why}"
-            ))),
-            Err(start_sandbox::Error::Invalid(why)) => Ok(RunResult::NotRun(why.to_string())),
-            Err(e) => Err(e.into()),
+            Err(e) => match e.not_run_reason() {
+                Some(why) => Ok(RunResult::NotRun(why)),
+                None => Err(e.into()),
+            },
         }
     }
 }

@@ -10,9 +10,9 @@ use std::io::{BufRead, Write};
 use std::ops::ControlFlow;
 
 use serde::Deserialize;
-use start_sandbox::Sandbox;
 
 use super::{JudgeOptions, Tests, judge};
+use crate::executor::{ExecError, Executor};
 use crate::jsonl::{self, JsonlError, Line, LineError, LineReader};
 use crate::pool::{self, Done};
 
@@ -45,22 +45,23 @@ pub enum BatchError {
     /// Reading the input or writing a result failed.
     #[error(transparent)]
     Jsonl(#[from] JsonlError),
-    /// The sandbox failed (not a program: every program behaviour is a result).
+    /// The sandbox (or the sandbox server) failed (not a program: every program behaviour is
+    /// a result).
     #[error("the sandbox failed: {0}")]
-    Sandbox(#[from] start_sandbox::Error),
+    Sandbox(#[from] ExecError),
     /// A judging thread panicked.
     #[error("a judge worker panicked: {0}")]
     Panicked(String),
 }
 
-/// Judges every line of `reader` on `jobs` threads and writes one JSON result line per
+/// Judges every line of `reader` on `jobs` threads, on `executor`, and writes one JSON result line per
 /// program to `out` (flushed each time). `progress` gets the bytes read so far; `skipped`
 /// gets each line that could not be used.
 ///
 /// # Errors
 /// [`BatchError`] on I/O, sandbox and worker failures.
 pub fn judge_stream(
-    sandbox: &Sandbox,
+    executor: Executor<'_>,
     reader: LineReader<impl BufRead + Send>,
     out: &mut impl Write,
     opts: &JudgeOptions,
@@ -86,7 +87,7 @@ pub fn judge_stream(
         Some((parsed, reader.bytes_read()))
     };
     let work = |(line, bytes): (Result<BatchLine, LineError>, u64)| {
-        let judged = line.map(|l| (judge(sandbox, &l.program, &l.tests, opts), l.id));
+        let judged = line.map(|l| (judge(executor, &l.program, &l.tests, opts), l.id));
         (judged, bytes)
     };
     let mut summary = BatchSummary::default();

@@ -33,7 +33,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use start_sandbox::{Limit, Sandbox};
+use start_sandbox::Limit;
+
+use crate::executor::{ExecError, Executor};
 
 use start_grade::compare::{CompareOptions, Comparison, compare_values};
 
@@ -224,7 +226,7 @@ fn functional(
     index: usize,
     test: &FnTest,
     opts: &JudgeOptions,
-) -> Result<TestResult, start_sandbox::Error> {
+) -> Result<TestResult, ExecError> {
     let lit = start_runtime::guest::python_str_literal;
     let args = serde_json::to_string(&test.args)
         .map_err(|e| start_sandbox::Error::Invalid(e.to_string()))?;
@@ -264,7 +266,7 @@ fn asserted(
     index: usize,
     test_text: Option<&str>,
     opts: &JudgeOptions,
-) -> Result<TestResult, start_sandbox::Error> {
+) -> Result<TestResult, ExecError> {
     let (result, wall_ms) = runner.run(call)?;
     Ok(match result {
         Err(status) => TestResult::new(index, status, wall_ms).showing(test_text, None, None),
@@ -280,32 +282,34 @@ fn asserted(
     })
 }
 
-/// Judges `program` against `tests`, each shape as its benchmark's harness does (see the
-/// module doc).
+/// Judges `program` against `tests` on `executor` (the local sandbox, or a server with
+/// `--sandbox-url`), each shape as its benchmark's harness does (see the module doc).
 ///
 /// # Errors
-/// Host failures only (sandbox unavailable) and a suite over [`MAX_TESTS`]; every program
-/// behaviour is a [`TestStatus`].
-pub fn judge(
-    sandbox: &Sandbox,
+/// Host failures only (sandbox or server unavailable) and a suite over [`MAX_TESTS`]; every
+/// program behaviour is a [`TestStatus`].
+pub fn judge<'a>(
+    executor: impl Into<Executor<'a>>,
     program: &str,
     tests: &Tests,
     opts: &JudgeOptions,
-) -> Result<JudgeReport, start_sandbox::Error> {
+) -> Result<JudgeReport, ExecError> {
+    let executor = executor.into();
     if tests.len() > MAX_TESTS {
         return Err(start_sandbox::Error::Invalid(format!(
             "{} tests; the limit is {MAX_TESTS}",
             tests.len()
-        )));
+        ))
+        .into());
     }
     let started = Instant::now();
-    let mut runner = Runner::new(sandbox, opts);
+    let mut runner = Runner::new(executor, opts);
     let lit = start_runtime::guest::python_str_literal;
     let src = lit(program);
     // A stdio program that does not compile fails every test the same way, without running.
     let syntax = match tests {
         Tests::Stdio { tests, .. } if !tests.is_empty() => {
-            stdio::syntax_error(sandbox, program, opts)?
+            stdio::syntax_error(executor, program, opts)?
         }
         _ => None,
     };
@@ -323,7 +327,7 @@ pub fn judge(
                     Some(&tests[index].output),
                     None,
                 ),
-                None => stdio::run(sandbox, program, index, &tests[index], *compare, opts)?,
+                None => stdio::run(executor, program, index, &tests[index], *compare, opts)?,
             },
             Tests::Functional { fn_name, tests } => {
                 functional(&mut runner, &src, fn_name, index, &tests[index], opts)?

@@ -1,12 +1,15 @@
 //! The interpreter that runs functional, HumanEval and MBPP tests: a [`Session`] with the
 //! in-guest harness (`harness.py`) loaded as `_judge`, reopened after a test ends it (a trap
-//! ends the interpreter; the next test must still run), and the reading of the harness's one
-//! JSON result line into a [`TestStatus`].
+//! ends the interpreter; the next test must still run), or on a remote executor one fresh
+//! execution per test; and the reading of the harness's one JSON result line into a
+//! [`TestStatus`].
 
 use serde::Deserialize;
 use serde_json::Value;
 use start_runtime::guest::python_str_literal;
-use start_sandbox::{Limit, Sandbox, Session, SessionLimits, Status, TurnLimits};
+use start_sandbox::{Limit, Limits, Sandbox, Session, SessionLimits, Status, TurnLimits};
+
+use crate::executor::{ExecError, Executor};
 
 use super::{JudgeOptions, MAX_ERROR_CHARS, MAX_SHOWN_CHARS, TestStatus, clip};
 
@@ -74,17 +77,28 @@ impl GuestResult {
     }
 }
 
-/// An interpreter with the harness loaded, reopened after a test ends it.
+/// An interpreter with the harness loaded, reopened after a test ends it. On a remote executor
+/// (which keeps no interpreter between requests) each test is one fresh execution that loads
+/// the harness and makes the call.
 pub(super) struct Runner<'a> {
-    sandbox: &'a Sandbox,
+    executor: Executor<'a>,
     opts: &'a JudgeOptions,
     session: Option<Session>,
 }
 
+/// The code that loads the harness as the module `_judge`.
+fn define_harness() -> String {
+    format!(
+        "import types as _t, sys as _s\n_h = _t.ModuleType('_judge')\n\
+         exec(compile({}, '<start>', 'exec'), _h.__dict__)\n_s.modules['_judge'] = _h\ndel _t, _s, _h",
+        python_str_literal(HARNESS)
+    )
+}
+
 impl<'a> Runner<'a> {
-    pub fn new(sandbox: &'a Sandbox, opts: &'a JudgeOptions) -> Self {
+    pub fn new(executor: Executor<'a>, opts: &'a JudgeOptions) -> Self {
         Runner {
-            sandbox,
+            executor,
             opts,
             session: None,
         }
@@ -99,49 +113,58 @@ impl<'a> Runner<'a> {
         )
     }
 
-    fn session(&mut self) -> Result<&mut Session, start_sandbox::Error> {
+    fn session(&mut self, sandbox: &Sandbox) -> Result<&mut Session, ExecError> {
         if self.session.as_ref().is_none_or(|s| s.ended().is_some()) {
             let mut s = Session::open(
-                self.sandbox,
+                sandbox,
                 SessionLimits {
                     memory_bytes: self.opts.memory_bytes,
                     max_turns: u32::MAX,
                     ..SessionLimits::default()
                 },
             )?;
-            let define = format!(
-                "import types as _t, sys as _s\n_h = _t.ModuleType('_judge')\n\
-                 exec(compile({}, '<start>', 'exec'), _h.__dict__)\n_s.modules['_judge'] = _h\ndel _t, _s, _h",
-                python_str_literal(HARNESS)
-            );
-            let out = s.run(&define, &TurnLimits::default())?;
+            let out = s.run(&define_harness(), &TurnLimits::default())?;
             if out.status != Status::Finished {
                 return Err(start_sandbox::Error::Invalid(format!(
                     "the judge harness failed to load: {}",
                     out.stderr
-                )));
+                ))
+                .into());
             }
             self.session = Some(s);
         }
         self.session
             .as_mut()
-            .ok_or_else(|| start_sandbox::Error::SessionEnded("no session".into()))
+            .ok_or_else(|| start_sandbox::Error::SessionEnded("no session".into()).into())
     }
 
     /// Runs one harness call (`call`, `check` or `asserts` with its arguments); maps limits and
     /// crashes to a status. Returns the result and the wall time in milliseconds.
-    pub fn run(
-        &mut self,
-        call: &str,
-    ) -> Result<(Result<GuestResult, TestStatus>, f64), start_sandbox::Error> {
-        let limits = TurnLimits {
-            wall_time: self.opts.time_per_test,
-            stdout_bytes: self.opts.output_bytes.saturating_add(RESULT_OVERHEAD_BYTES),
-            ..TurnLimits::default()
+    pub fn run(&mut self, call: &str) -> Result<(Result<GuestResult, TestStatus>, f64), ExecError> {
+        let stdout_bytes = self.opts.output_bytes.saturating_add(RESULT_OVERHEAD_BYTES);
+        let outcome = match self.executor {
+            Executor::Local(sandbox) => {
+                let limits = TurnLimits {
+                    wall_time: self.opts.time_per_test,
+                    stdout_bytes,
+                    ..TurnLimits::default()
+                };
+                self.session(sandbox)?
+                    .run(&format!("import _judge\n{call}"), &limits)?
+            }
+            Executor::Remote(_) => {
+                let limits = Limits {
+                    wall_time: self.opts.time_per_test,
+                    memory_bytes: self.opts.memory_bytes,
+                    stdout_bytes,
+                    ..Limits::default()
+                };
+                self.executor.exec(
+                    &format!("{}\nimport _judge\n{call}", define_harness()),
+                    &limits,
+                )?
+            }
         };
-        let outcome = self
-            .session()?
-            .run(&format!("import _judge\n{call}"), &limits)?;
         let wall = outcome.wall_ms;
         let result = match &outcome.status {
             Status::Finished => {

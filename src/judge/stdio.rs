@@ -5,7 +5,9 @@
 use start_grade::compare::Comparison;
 use start_grade::harness::StdoutRule;
 use start_runtime::guest::python_str_literal;
-use start_sandbox::{Limits, Sandbox, Status};
+use start_sandbox::{Limits, Status};
+
+use crate::executor::{ExecError, Executor};
 
 use super::{JudgeOptions, StdioTest, TestResult, TestStatus, clip};
 
@@ -19,10 +21,10 @@ const SYNTAX_ERRORS: [&str; 3] = ["SyntaxError", "IndentationError", "TabError"]
 /// Done once per suite, so a syntax error is told apart from a `SyntaxError` the program raises
 /// at run time (from `eval`, say), and its tests need not run.
 pub(super) fn syntax_error(
-    sandbox: &Sandbox,
+    executor: Executor<'_>,
     program: &str,
     opts: &JudgeOptions,
-) -> Result<Option<TestStatus>, start_sandbox::Error> {
+) -> Result<Option<TestStatus>, ExecError> {
     let limits = Limits {
         wall_time: opts.time_per_test,
         memory_bytes: opts.memory_bytes,
@@ -33,7 +35,7 @@ pub(super) fn syntax_error(
         "compile({}, '<program>', 'exec')",
         python_str_literal(program)
     );
-    let out = sandbox.exec(&code, &limits)?;
+    let out = executor.exec(&code, &limits)?;
     Ok(match out.status {
         Status::Exception { name, traceback } if SYNTAX_ERRORS.contains(&name.as_str()) => {
             Some(TestStatus::SyntaxError {
@@ -59,13 +61,13 @@ fn code(program: &str, rule: StdoutRule) -> String {
 
 /// Runs one stdio test and judges it.
 pub(super) fn run(
-    sandbox: &Sandbox,
+    executor: Executor<'_>,
     program: &str,
     index: usize,
     test: &StdioTest,
     rule: StdoutRule,
     opts: &JudgeOptions,
-) -> Result<TestResult, start_sandbox::Error> {
+) -> Result<TestResult, ExecError> {
     let limits = Limits {
         wall_time: opts.time_per_test,
         memory_bytes: opts.memory_bytes,
@@ -74,7 +76,7 @@ pub(super) fn run(
         stdin: test.input.clone(),
         ..Limits::default()
     };
-    let out = sandbox.exec(&code(program, rule), &limits)?;
+    let out = executor.exec(&code(program, rule), &limits)?;
     let status = match &out.status {
         // Past the cap nothing can be compared: the verdict is the limit, whatever followed.
         _ if out.stdout_truncated => TestStatus::OutputLimitExceeded {

@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use start_sandbox::{Limits, Sandbox};
 
+use crate::executor::Executor;
 use crate::judge::{self, JudgeOptions, Tests};
 use crate::problem::ProblemKind;
 use crate::trajectory::THINK_END;
@@ -157,9 +158,9 @@ pub fn extract_math_answer(trajectory: &Trajectory) -> Option<String> {
 /// Scores trajectories; shared by threads (`Sync`).
 #[derive(Debug)]
 pub struct Scorer<'a> {
-    /// The sandbox for symbolic checks and judging; `None` scores with the fast path only
-    /// (undecided answers stay undecided, code is not judged).
-    pub sandbox: Option<&'a Sandbox>,
+    /// Where symbolic checks and judging run (the local sandbox or a server); `None` scores
+    /// with the fast path only (undecided answers stay undecided, code is not judged).
+    pub executor: Option<Executor<'a>>,
     /// Limits of one symbolic check.
     pub sympy_limits: Limits,
     /// How programs are judged.
@@ -169,10 +170,10 @@ pub struct Scorer<'a> {
 }
 
 impl<'a> Scorer<'a> {
-    /// A scorer with default limits and no code tests.
-    pub fn new(sandbox: Option<&'a Sandbox>) -> Self {
+    /// A scorer with default limits and no code tests, running its checks on `executor`.
+    pub fn new(executor: Option<Executor<'a>>) -> Self {
         Scorer {
-            sandbox,
+            executor,
             sympy_limits: Limits {
                 wall_time: DEFAULT_SYMPY_WALL_TIME,
                 memory_bytes: DEFAULT_SYMPY_MEMORY_BYTES,
@@ -192,11 +193,11 @@ impl<'a> Scorer<'a> {
             Verdict::Undecided => {}
             decided => return (decided, Method::Fast),
         }
-        let Some(sandbox) = self.sandbox else {
+        let Some(executor) = self.executor else {
             return (Verdict::Undecided, Method::Fast);
         };
         let code = answer::sympy_check_code(gold, pred);
-        match sandbox.exec(&code, &self.sympy_limits) {
+        match executor.exec(&code, &self.sympy_limits) {
             Ok(outcome) => (answer::parse_sympy_verdict(&outcome.stdout), Method::Sympy),
             Err(_) => (Verdict::Undecided, Method::Sympy),
         }
@@ -262,12 +263,12 @@ impl<'a> Scorer<'a> {
             score.note = Some("no tests for this problem".into());
             return score;
         };
-        let Some(sandbox) = self.sandbox else {
+        let Some(executor) = self.executor else {
             score.note = Some("no sandbox to judge with".into());
             return score;
         };
         score.method = Method::Judge;
-        match judge::judge(sandbox, &program, tests, &self.judge) {
+        match judge::judge(executor, &program, tests, &self.judge) {
             Ok(report) => {
                 score.correct = Some(report.passed);
                 score.tests_passed = Some((report.passed_count, report.tests.len()));
@@ -297,7 +298,7 @@ pub struct Pair {
 /// Checks a pair of answers: fast path, then sympy in `sandbox` if given and needed. An
 /// undecided comparison counts as not equal (the conservative choice for training data).
 pub fn check_pair(sandbox: Option<&Sandbox>, gold: &str, pred: &str) -> bool {
-    let scorer = Scorer::new(sandbox);
+    let scorer = Scorer::new(sandbox.map(Executor::Local));
     scorer.equal(gold, pred).0 == Verdict::Equal
 }
 

@@ -19,6 +19,7 @@ mod infer;
 mod judge;
 mod math_verify;
 mod rft;
+mod sandbox_url;
 mod shards;
 mod venv;
 mod via_daemon;

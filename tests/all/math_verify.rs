@@ -315,7 +315,7 @@ fn math_verify_differential() {
     assert_eq!(theirs.len(), pairs.len());
 
     // Ours as `start score` runs it: the fast path, then sympy in the sandbox.
-    let scorer = Scorer::new(Some(sandbox()));
+    let scorer = Scorer::new(Some(sandbox().into()));
     let rows: Vec<Row> = pairs
         .into_iter()
         .zip(theirs)

@@ -2,7 +2,9 @@
 //! sessions to many clients over a unix socket, and the client library to talk to it.
 //!
 //! Modules: `frame` (length-prefixed frames, [`MAX_FRAME_BYTES`]), `protocol` (the wire types:
-//! [`Request`], [`Reply`], [`ErrorKind`], [`Stats`]), `client` ([`Client`], [`BlockingClient`]).
+//! [`Request`], [`Reply`], [`ErrorKind`], [`Stats`]), `client` ([`Client`], [`BlockingClient`]),
+//! `sandbox_fusion` (SandboxFusion's HTTP request and reply types, for the server and for
+//! clients of any SandboxFusion-compatible server).
 //! With the default `server` feature also: `server` ([`serve`], [`Config`]), `connection` (one
 //! client connection, peer-credential check), `pool` (worker processes, parent side), `worker`
 //! (worker processes, child side: [`serve_worker`]), `shutdown` (graceful shutdown), `stats`
@@ -16,6 +18,7 @@
 mod client;
 mod frame;
 mod protocol;
+pub mod sandbox_fusion;
 
 pub use client::{
     BlockingClient, Client, ClientError, ConnectOptions, DAEMON_UID_ENV, SOCKET_ENV,

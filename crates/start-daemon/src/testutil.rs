@@ -1,5 +1,6 @@
 //! Test support (the `test-util` feature): [`TestDaemon`], a real `startd` on a socket in a
-//! fresh temporary folder, and [`TestCommand`], a command runner whose failed assertions say
+//! fresh temporary folder (with its HTTP API on a free port: [`TestDaemon::start_http`]),
+//! [`http_get`], a bare HTTP/1.0 GET, and [`TestCommand`], a command runner whose failed assertions say
 //! everything about the run (command line, working folder, exit status, stdout, stderr), and
 //! [`venv_in`], a Python venv the tests own with pinned packages from PyPI (from
 //! `start_sandbox::testutil`, whose tests use it too).
@@ -9,7 +10,8 @@
 //! as test fixtures do; nothing here is meant for production code.
 
 use std::ffi::OsStr;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -103,6 +105,33 @@ impl TestDaemon {
             Err(e) => panic!("cannot make a temporary folder for startd: {e}"),
         };
         Self::spawn(binary.as_ref(), dir, args, true)
+    }
+
+    /// Like [`TestDaemon::start`], also serving the HTTP API (`--http`) on a free loopback
+    /// port; returns its base URL (`http://127.0.0.1:PORT`) too, once `GET /v1/ping` answers.
+    ///
+    /// # Panics
+    ///
+    /// As [`TestDaemon::start`], and if the API does not answer within [`START_TIMEOUT`].
+    pub fn start_http(binary: impl AsRef<Path>, args: &[&str]) -> (TestDaemon, String) {
+        let port = match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+            Ok(addr) => addr.port(),
+            Err(e) => panic!("cannot find a free loopback port: {e}"),
+        };
+        let addr = format!("127.0.0.1:{port}");
+        let mut all = vec!["--http", addr.as_str()];
+        all.extend_from_slice(args);
+        let daemon = Self::start(binary, &all);
+        let deadline = Instant::now() + START_TIMEOUT;
+        while http_get(&addr, "/v1/ping").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "startd's HTTP API does not answer on {addr}: {}",
+                daemon.command_line
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (daemon, format!("http://{addr}"))
     }
 
     fn spawn(binary: &Path, dir: tempfile::TempDir, args: &[&str], isolated: bool) -> TestDaemon {
@@ -321,6 +350,17 @@ impl Drop for TestDaemon {
             let _ = child.wait();
         }
     }
+}
+
+/// `GET path` over plain HTTP/1.0 to `addr` (`host:port`): the whole reply, status line and
+/// headers included, or `None` when nothing answers within 10 s.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
 }
 
 /// A command under test, built like [`Command`]; its assertions panic with the whole run

@@ -354,13 +354,13 @@ fn interpret(raw: Raw, stderr: &Captured, memory_refused: bool) -> (Status, bool
             } else {
                 String::from_utf8_lossy(&stderr.head).into_owned()
             };
-            let traceback = last_traceback(&text);
+            let traceback = Outcome::last_traceback(&text);
             // A huge message can push the name out of the kept tail; the head still has the
             // exception's line.
             let name = Outcome::exception_name_in(&traceback)
                 .or_else(|| {
                     let head = String::from_utf8_lossy(&stderr.head);
-                    Outcome::exception_name_in(&last_traceback(&head))
+                    Outcome::exception_name_in(&Outcome::last_traceback(&head))
                 })
                 .unwrap_or_else(|| "Exception".to_string());
             (Status::Exception { name, traceback }, true)
@@ -410,23 +410,6 @@ fn interpret(raw: Raw, stderr: &Captured, memory_refused: bool) -> (Status, bool
     }
 }
 
-/// The last traceback in `stderr`: from its last `Traceback` header, else (a syntax error has
-/// no frames) from its last `File "..."` line, else its last line.
-fn last_traceback(stderr: &str) -> String {
-    if let Some(at) = stderr.rfind("Traceback (most recent call last):") {
-        return stderr[at..].to_string();
-    }
-    if let Some(at) = stderr.rfind("  File \"") {
-        return stderr[at..].to_string();
-    }
-    stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,11 +418,11 @@ mod tests {
     fn traceback_is_the_last_one() {
         let err = "noise\nTraceback (most recent call last):\n  x\nA: 1\nTraceback (most recent call last):\n  y\nB: 2\n";
         assert_eq!(
-            last_traceback(err),
+            Outcome::last_traceback(err),
             "Traceback (most recent call last):\n  y\nB: 2\n"
         );
         let syntax =
             "  File \"<string>\", line 1\n    1 +\n       ^\nSyntaxError: invalid syntax\n";
-        assert_eq!(last_traceback(syntax), syntax);
+        assert_eq!(Outcome::last_traceback(syntax), syntax);
     }
 }

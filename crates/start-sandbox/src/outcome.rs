@@ -246,8 +246,25 @@ impl Outcome {
         Self::exception_name_in(traceback).unwrap_or_else(|| "Exception".to_string())
     }
 
+    /// The last traceback in `stderr`: from its last `Traceback` header, else (a syntax error
+    /// has no frames) from its last `File "..."` line, else its last line.
+    pub fn last_traceback(stderr: &str) -> String {
+        if let Some(at) = stderr.rfind("Traceback (most recent call last):") {
+            return stderr[at..].to_string();
+        }
+        if let Some(at) = stderr.rfind("  File \"") {
+            return stderr[at..].to_string();
+        }
+        stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .to_string()
+    }
+
     /// The exception's name from the last line of `traceback`, if that line starts with one.
-    pub(crate) fn exception_name_in(traceback: &str) -> Option<String> {
+    pub fn exception_name_in(traceback: &str) -> Option<String> {
         let last = traceback
             .lines()
             .rev()

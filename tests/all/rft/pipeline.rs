@@ -276,7 +276,7 @@ fn score_filter_export() {
     std::fs::write(&input, lines).unwrap();
 
     // Score.
-    let mut scorer = Scorer::new(Some(sandbox()));
+    let mut scorer = Scorer::new(Some(sandbox().into()));
     let (tests, bad) = load_tests(LineReader::new(PROBLEMS.as_bytes(), "problems")).unwrap();
     assert_eq!((tests.len(), bad), (3, 0));
     scorer.tests = tests;

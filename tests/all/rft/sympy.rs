@@ -7,7 +7,7 @@ use crate::sandbox;
 
 #[test]
 fn undecided_pairs_go_through_sympy() {
-    let scorer = Scorer::new(Some(sandbox()));
+    let scorer = Scorer::new(Some(sandbox().into()));
     let cases = [
         ("e^{i\\pi}", "-1", Verdict::Equal),
         ("e^{i\\pi}", "1", Verdict::NotEqual),
@@ -34,7 +34,7 @@ fn undecided_pairs_go_through_sympy() {
 /// and the call returns soon after the cap.
 #[test]
 fn sympy_check_is_capped_in_time() {
-    let mut scorer = Scorer::new(Some(sandbox()));
+    let mut scorer = Scorer::new(Some(sandbox().into()));
     scorer.sympy_limits.wall_time = std::time::Duration::from_millis(50);
     let started = std::time::Instant::now();
     let (got, method) = scorer.equal("e^{i\\pi}", "-1");

@@ -15,13 +15,13 @@ use tokio::time::Instant;
 use super::budget;
 use super::error::ApiError;
 use super::files;
-use super::models::{
-    CellError, CellRunResult, CommandRunResult, CommandRunStatus, RunJupyterRequest,
-    RunJupyterResponse, RunStatus,
-};
 use super::{Http, read_json};
 use crate::pool::Failure;
 use crate::protocol::ErrorKind;
+use crate::sandbox_fusion::{
+    CELL_LIMIT, CellError, CellRunResult, CommandRunResult, CommandRunStatus, RunJupyterRequest,
+    RunJupyterResponse, RunStatus,
+};
 
 /// The most cells one request may run.
 pub const MAX_CELLS: usize = 1000;
@@ -285,7 +285,7 @@ pub fn cell_result(outcome: Outcome) -> CellRunResult {
         }],
         Status::LimitExceeded { limit } => vec![CellError {
             ename: "TimeoutError".into(),
-            evalue: format!("the cell was stopped by its {limit}"),
+            evalue: format!("{CELL_LIMIT}{limit}"),
             traceback: Vec::new(),
         }],
         Status::Crashed { message } => vec![CellError {

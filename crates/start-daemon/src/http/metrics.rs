@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Http;
 use super::error::ErrorKindTag;
-use super::models::RunStatus;
+use crate::sandbox_fusion::RunStatus;
 
 /// The latency histogram's bucket bounds, in seconds.
 pub const LATENCY_BUCKETS_S: &[f64] = &[

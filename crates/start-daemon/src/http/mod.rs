@@ -1,11 +1,11 @@
 //! The SandboxFusion-compatible HTTP API (`startd --http ADDR`), beside the unix socket and
 //! sharing its worker pool, ceilings, counters and graceful shutdown.
 //!
-//! Modules: `models` (SandboxFusion's request and reply types), `run_code` (`POST
-//! /run_code`), `jupyter` (`POST /run_jupyter`), `files` (`files` and `fetch_files`),
-//! `budget` (timeouts, memory, the queue-or-504 budget), `metrics` (`/health`, `/metrics`),
-//! `auth` (the optional bearer token), `error` (refusals). Every route is also served under
-//! [`HttpConfig::prefix`] when one is set.
+//! Modules: `run_code` (`POST /run_code`), `jupyter` (`POST /run_jupyter`), `files` (`files`
+//! and `fetch_files`), `budget` (timeouts, memory, the queue-or-504 budget), `metrics`
+//! (`/health`, `/metrics`), `auth` (the optional bearer token), `error` (refusals); the
+//! request and reply types are the crate's [`crate::sandbox_fusion`], shared with clients.
+//! Every route is also served under [`HttpConfig::prefix`] when one is set.
 //!
 //! Limits on clients: bodies are capped ([`HttpConfig::max_body_bytes`]), request headers
 //! must arrive within [`HttpConfig::header_timeout`] and bodies within
@@ -18,7 +18,6 @@ mod error;
 mod files;
 mod jupyter;
 mod metrics;
-mod models;
 mod run_code;
 
 use std::net::SocketAddr;
@@ -35,15 +34,15 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
+pub use crate::sandbox_fusion::{
+    CellError, CellRunResult, CommandRunResult, CommandRunStatus, RunCodeRequest, RunCodeResponse,
+    RunJupyterRequest, RunJupyterResponse, RunStatus, SUPPORTED_LANGUAGES,
+};
 pub use budget::{ANSWER_HEADROOM, BUDGET_MARGIN};
 pub use error::ApiError;
 pub use files::{MAX_FILES, MAX_PATH_BYTES};
 pub use jupyter::{MAX_CELLS, SESSION_IDLE_TIMEOUT};
 pub use metrics::LATENCY_BUCKETS_S;
-pub use models::{
-    CellError, CellRunResult, CommandRunResult, CommandRunStatus, RunCodeRequest, RunCodeResponse,
-    RunJupyterRequest, RunJupyterResponse, RunStatus, SUPPORTED_LANGUAGES,
-};
 
 use crate::server::{Context, ServerError};
 use crate::shutdown::Shutdown;

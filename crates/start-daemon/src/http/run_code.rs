@@ -15,13 +15,13 @@ use tokio::time::Instant;
 use super::budget;
 use super::error::ApiError;
 use super::files;
-use super::models::{
-    CommandRunResult, CommandRunStatus, RunCodeRequest, RunCodeResponse, RunStatus,
-    SUPPORTED_LANGUAGES,
-};
 use super::{Http, read_json};
 use crate::pool::Failure;
 use crate::protocol::ErrorKind;
+use crate::sandbox_fusion::{
+    CommandRunResult, CommandRunStatus, NOTE_LIMIT, NOTE_STDERR_CUT, NOTE_STDOUT_CUT,
+    RunCodeRequest, RunCodeResponse, RunStatus, SUPPORTED_LANGUAGES,
+};
 
 /// Refuses a language this server cannot run, naming those it can.
 pub fn check_language(language: &str) -> Result<(), ApiError> {
@@ -133,10 +133,7 @@ pub fn command_result(outcome: &Outcome, stdout: String) -> CommandRunResult {
         Status::LimitExceeded { limit } => (
             CommandRunStatus::Finished,
             Some(1),
-            format!(
-                "{}\nstartd: the program was stopped by its {limit}\n",
-                outcome.stderr
-            ),
+            format!("{}\n{NOTE_LIMIT}{limit}\n", outcome.stderr),
         ),
         Status::Crashed { message } => (
             CommandRunStatus::Error,
@@ -147,6 +144,19 @@ pub fn command_result(outcome: &Outcome, stdout: String) -> CommandRunResult {
             ),
         ),
     };
+    let mut stderr = stderr;
+    for (cut, note) in [
+        (outcome.stdout_truncated, NOTE_STDOUT_CUT),
+        (outcome.stderr_truncated, NOTE_STDERR_CUT),
+    ] {
+        if cut {
+            if !stderr.is_empty() && !stderr.ends_with('\n') {
+                stderr.push('\n');
+            }
+            stderr.push_str(note);
+            stderr.push('\n');
+        }
+    }
     CommandRunResult {
         status,
         execution_time,

@@ -7,9 +7,9 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use start_daemon::testutil::{TestCommand, TestDaemon, Venv, venv_in};
+use start_daemon::testutil::{TestCommand, TestDaemon, Venv, http_get, venv_in};
 
-use crate::daemon;
+use crate::with_workers;
 
 /// SandboxFusion's client and what it needs, pinned.
 const CLIENT_REQUIREMENTS: &[&str] = &[
@@ -34,37 +34,9 @@ fn client_venv() -> Venv {
     )
 }
 
-/// A free loopback port (taken again by the daemon a moment later).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `startd --http 127.0.0.1:PORT EXTRA...` and its base URL, once `/v1/ping` answers.
 fn http_daemon(extra: &[&str]) -> (TestDaemon, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut args = vec!["--http", addr.as_str()];
-    args.extend_from_slice(extra);
-    let d = daemon(&args);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&addr, "/v1/ping").is_none() {
-        assert!(Instant::now() < deadline, "no HTTP answer on {addr}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (d, format!("http://{addr}"))
-}
-
-/// A plain HTTP/1.0 GET: the whole reply, or `None` when nothing answers.
-fn get(addr: &str, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
+    TestDaemon::start_http(env!("CARGO_BIN_EXE_startd"), &with_workers(extra))
 }
 
 fn run_script(venv: &Venv, which: &str, endpoint: &str, env: &[(&str, &str)]) {
@@ -196,7 +168,7 @@ fn connections_past_the_cap_wait_for_a_free_one() {
         let addr = addr.clone();
         std::thread::spawn(move || {
             let started = Instant::now();
-            let reply = get(&addr, "/v1/ping");
+            let reply = http_get(&addr, "/v1/ping");
             (started.elapsed(), reply)
         })
     };

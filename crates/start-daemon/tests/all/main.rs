@@ -67,7 +67,7 @@ pub fn wait_for(
     }
 }
 
-fn with_workers<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn with_workers<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = Vec::new();
     if !extra.contains(&"--workers") {
         args.extend(["--workers", "2"]);

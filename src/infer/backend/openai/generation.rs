@@ -8,9 +8,10 @@ use super::context::{Ledger, guess_tokens};
 use super::events::{self, Finish, Line, Usage};
 use super::{
     FALLBACK_MAX_TOKENS, Failure, MAX_EVENT_LINE_BYTES, MAX_OVERFLOW_RETRIES, OpenAiBackend,
-    request, retry,
+    request,
 };
 use crate::infer::backend::{BackendError, EndReason, Generation, Piece, SampleParams};
+use crate::retry;
 use crate::trajectory::Counters;
 
 /// The request in flight.

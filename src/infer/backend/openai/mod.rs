@@ -44,7 +44,6 @@ mod context;
 mod events;
 mod generation;
 mod request;
-mod retry;
 
 use std::io::{BufReader, Read};
 use std::sync::OnceLock;
@@ -54,8 +53,9 @@ use serde_json::Value;
 
 use super::{Backend, BackendError, ChatTemplate, Generation, RenderedPrompt, SampleParams};
 use crate::infer::template::Preset;
+use crate::retry;
+pub use crate::retry::{MAX_BACKOFF, MAX_RETRY_AFTER};
 pub use context::{BYTES_PER_TOKEN_GUESS, Overflow, parse_overflow};
-pub use retry::{MAX_BACKOFF, MAX_RETRY_AFTER};
 
 #[cfg(doc)]
 use super::EndReason;

@@ -1,11 +1,27 @@
 //! SandboxFusion's wire models (its `sandbox/server/sandbox_api.py` and
-//! `sandbox/runners/types.py`), as this server reads and writes them. Unknown request fields
-//! are ignored, as pydantic does; every reply field is always present (`null` where empty),
-//! because clients index them directly.
+//! `sandbox/runners/types.py`), as `startd --http` reads and writes them and as a client of any
+//! SandboxFusion-compatible server sends and reads them (built without the `server` feature:
+//! only serde). Unknown request fields are ignored, as pydantic does; every reply field is
+//! always present (`null` where empty), because clients index them directly.
+//!
+//! What the models have no field for, `startd` says in notes: a last stderr line of a run
+//! ([`NOTE_LIMIT`], [`NOTE_STDOUT_CUT`], [`NOTE_STDERR_CUT`]) and a cell error's `evalue`
+//! ([`CELL_LIMIT`]), which a client reads back (`start --sandbox-url` does).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+/// The start of the stderr note of a run a limit other than time stopped, followed by the
+/// limit's name (`memory limit`): SandboxFusion has no status for it, so it is a non-zero exit.
+pub const NOTE_LIMIT: &str = "startd: the program was stopped by its ";
+/// The stderr note of a run whose stdout went past the server's cap (the rest was dropped).
+pub const NOTE_STDOUT_CUT: &str = "startd: stdout went past the output cap and was cut";
+/// The stderr note of a run whose stderr went past the server's cap (the rest was dropped).
+pub const NOTE_STDERR_CUT: &str = "startd: stderr went past the output cap and was cut";
+/// The start of a cell error's `evalue` (name `TimeoutError`) when a limit stopped the cell,
+/// followed by the limit's name.
+pub const CELL_LIMIT: &str = "the cell was stopped by its ";
 
 /// The languages this server runs; anything else is refused with a reply naming these.
 pub const SUPPORTED_LANGUAGES: &[&str] = &["python", "python3"];

@@ -1,5 +1,6 @@
-//! When to retry a request and how long to wait: exponential backoff from a base, capped, and
-//! at least what a server's `Retry-After` asks.
+//! When to retry an HTTP request and how long to wait: exponential backoff from a base, capped,
+//! and at least what a server's `Retry-After` asks. Shared by every HTTP client here (the
+//! OpenAI-compatible backend, the SandboxFusion-compatible executor).
 
 use std::time::Duration;
 
