@@ -303,7 +303,7 @@ pub fn judge<'a>(
         .into());
     }
     let started = Instant::now();
-    let mut runner = Runner::new(executor, opts);
+    let mut runner = Runner::new(executor, opts, tests.len());
     let lit = start_runtime::guest::python_str_literal;
     let src = lit(program);
     // A stdio program that does not compile fails every test the same way, without running.
