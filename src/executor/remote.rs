@@ -38,6 +38,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_ANSWER_MARGIN: Duration = Duration::from_secs(10);
 /// The largest reply read, in bytes; SandboxFusion does not cap a program's output.
 pub const MAX_REPLY_BYTES: u64 = 64 << 20;
+/// The longest time budget a request is given (a `total_timeout` past it is waited for this
+/// long): a day.
+const MAX_REQUEST_SECONDS: f64 = 86_400.0;
 /// The most error-body bytes quoted from a refused request.
 const MAX_ERROR_BODY_BYTES: u64 = 4096;
 
@@ -203,7 +206,12 @@ impl RemoteSandbox {
     pub fn ping(&self) -> Result<(), RemoteError> {
         let url = format!("{}/v1/ping", self.base);
         let text = self.with_retries(&url, |agent| {
-            let mut request = agent.get(&url);
+            // A server that accepts and never answers must not hold the command forever.
+            let mut request = agent
+                .get(&url)
+                .config()
+                .timeout_global(Some(self.options.answer_margin))
+                .build();
             if let Some(token) = &self.options.token {
                 request = request.header("Authorization", &format!("Bearer {token}"));
             }
@@ -255,7 +263,7 @@ impl RemoteSandbox {
     /// [`RemoteError`] when the server gives no result.
     pub fn run_cells(&self, request: &RunJupyterRequest) -> Result<CellsReply, RemoteError> {
         let url = format!("{}/run_jupyter", self.base);
-        let budget = Duration::from_secs_f64(request.total_timeout.clamp(0.0, 86_400.0));
+        let budget = Duration::from_secs_f64(request.total_timeout.clamp(0.0, MAX_REQUEST_SECONDS));
         let reply: Option<RunJupyterResponse> = self.post(&url, request, budget)?;
         Ok(reply.map_or(CellsReply::TooLarge, CellsReply::Reply))
     }
@@ -673,6 +681,32 @@ mod tests {
         for not_one in ["Error: from sys.exit", "bye", "some words: here", ""] {
             assert_eq!(name(not_one), None, "{not_one}");
         }
+    }
+
+    #[test]
+    fn a_server_that_accepts_and_never_answers_is_given_up() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hold = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+            drop(stream);
+        });
+        let mut options = RemoteOptions::new(format!("http://{addr}"));
+        options.attempts = 1;
+        options.answer_margin = Duration::from_millis(200);
+        let remote = RemoteSandbox::new(options).unwrap();
+        let started = Instant::now();
+        let err = remote.ping().unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2), "{err}");
+        assert!(
+            matches!(
+                err,
+                RemoteError::Failing { .. } | RemoteError::Unreachable { .. }
+            ),
+            "{err}"
+        );
+        hold.join().unwrap();
     }
 
     #[test]
