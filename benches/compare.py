@@ -15,7 +15,7 @@ over the socket and over HTTP `/run_code` (a `startd --http` the harness starts 
 exec`'s cold start with a warm cache, and `start judge` on 20 HumanEval-style canonical
 programs (inline below) against a native `python3` process per program.
 
-    python3 benches/compare.py [--quick]
+    python3 benches/compare.py [--quick] [--judge-only]
 
 Needs the runtime prepared (the README's main command) and builds `start` in release if needed.
 The wheel host and pebble are installed into a venv under the cache folder on first use.
@@ -367,8 +367,16 @@ def targets(results, scale, workers):
     target_row(rows, "`start exec -c 'print(1+1)'` cold start, warm cache (process start to "
                "exit)", ms, "ms", "<= 10 ms", f"{ms / 10:.2f}x of budget", ms <= 10)
     log("judge")
+    judge_targets(rows, workers)
+    print_targets(rows)
+
+
+def judge_targets(rows, workers):
     judge_target(rows, workers)
     judge_target(rows, workers, copies=8)
+
+
+def print_targets(rows):
     print("\nIssue 18's targets, measured in this run:\n")
     print("| target | measured | goal | ratio | verdict |")
     print("|---|---|---|---|---|")
@@ -379,7 +387,16 @@ def targets(results, scale, workers):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer iterations")
+    ap.add_argument("--judge-only", action="store_true",
+                    help="only the judge targets (20 and 160 programs), e.g. to compare builds")
     args = ap.parse_args()
+    if args.judge_only:
+        ensure_start()
+        ensure_venv()
+        rows = []
+        judge_targets(rows, os.cpu_count() or 2)
+        print_targets(rows)
+        return
     scale = 0.25 if args.quick else 1.0
     workers = os.cpu_count() or 2
     ensure_start()

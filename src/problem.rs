@@ -65,6 +65,27 @@ pub struct Problem {
     pub starter_code: Option<String>,
 }
 
+impl Problem {
+    /// A math problem with only an id and a statement (no answer, tests or starter code): what
+    /// a driver run needs, as tests and benches build one.
+    ///
+    /// ```
+    /// let p = start::problem::Problem::math("p", "Compute 6 * 7.");
+    /// assert_eq!((p.kind, p.answer), (start::problem::ProblemKind::Math, None));
+    /// ```
+    pub fn math(id: impl Into<String>, text: impl Into<String>) -> Problem {
+        Problem {
+            id: id.into(),
+            kind: ProblemKind::Math,
+            text: text.into(),
+            answer: None,
+            tests: None,
+            public_tests: None,
+            starter_code: None,
+        }
+    }
+}
+
 /// Which JSON fields hold what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fields {

@@ -136,6 +136,12 @@ impl ExecutorArgs {
             if token.is_empty() {
                 bail!("{} holds no token", path.display());
             }
+            if !token.bytes().all(|b| b.is_ascii_graphic()) {
+                bail!(
+                    "the token in {} has spaces or characters an HTTP header cannot carry",
+                    path.display()
+                );
+            }
             options.token = Some(token);
         }
         let remote = RemoteSandbox::new(options)?;

@@ -710,6 +710,40 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_over_the_cap_is_not_read_and_reads_as_output_past_it() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serve = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head);
+            let len = MAX_REPLY_BYTES + 1;
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+            let chunk = vec![b' '; 1 << 20];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                if stream.write_all(&chunk[..n]).is_err() {
+                    break;
+                }
+                left -= n as u64;
+            }
+        });
+        let mut options = RemoteOptions::new(format!("http://{addr}"));
+        options.attempts = 1;
+        let remote = RemoteSandbox::new(options).unwrap();
+        let outcome = remote.exec("print(1)", &Limits::default()).unwrap();
+        assert!(outcome.stdout_truncated);
+        assert!(
+            matches!(outcome.status, Status::Crashed { .. }),
+            "{:?}",
+            outcome.status
+        );
+        serve.join().unwrap();
+    }
+
+    #[test]
     fn urls_are_checked_and_memory_rounds_up() {
         assert!(RemoteSandbox::new(RemoteOptions::new("http://127.0.0.1:8080/")).is_ok());
         let base = RemoteSandbox::new(RemoteOptions::new("https://h/faas/sandbox/")).ok();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use start_daemon::testutil::TestCommand;
 
 use crate::venv::venv;
 
@@ -42,20 +43,14 @@ fn validate(files: &[PathBuf]) -> std::process::Output {
 /// Every document of the manifests, as JSON (read by PyYAML, which the validator brings).
 fn documents() -> Vec<Value> {
     let venv = venv("kubernetes-validate", &[KUBERNETES_VALIDATE], &[]);
-    let out = Command::new(venv.python())
+    let out = TestCommand::new(venv.python())
         .args([
             "-c",
             "import json, sys, yaml\n\
              print(json.dumps([d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f))]))",
         ])
         .args(manifests())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .assert_success();
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

@@ -295,18 +295,12 @@ fn math_verify_differential() {
     std::fs::write(&pairs_path, text).unwrap();
     let verdicts_path = dir.join("math-verify-verdicts.jsonl");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/math_compare.py");
-    let out = std::process::Command::new(venv.python())
+    start_daemon::testutil::TestCommand::new(venv.python())
         .arg(&script)
         .arg("verdicts")
         .arg(&pairs_path)
         .arg(&verdicts_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .assert_success();
     let theirs: Vec<Option<bool>> = std::fs::read_to_string(&verdicts_path)
         .unwrap()
         .lines()

@@ -7,18 +7,21 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use start::executor::{ExecError, Executor, RemoteError, RemoteOptions, RemoteSandbox};
+use start::executor::{
+    ExecError, Executor, MAX_REPLAYED_CELLS, RemoteError, RemoteOptions, RemoteSandbox,
+    RemoteSession, RemoteSessionError,
+};
 use start::infer::backend::scripted::ScriptedBackend;
 use start::infer::driver::{Driver, GenerateOptions, SessionRunner};
 use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
 use start::judge::{JudgeOptions, JudgeReport, TestStatus, Tests, judge};
-use start::problem::{Problem, ProblemKind};
+use start::problem::Problem;
 use start::rft::score::{Method, Scorer};
 use start::trajectory::{Segment, ToolStatus, Trajectory};
 use start_daemon::testutil::TestDaemon;
 use start_grade::answer::Verdict;
-use start_sandbox::{Limit, Limits, TurnLimits};
+use start_sandbox::{Limit, Limits, SessionLimits, TurnLimits};
 
 use crate::via_daemon::startd_binary;
 use crate::{sandbox, start};
@@ -211,15 +214,7 @@ fn a_fresh_remote_execution_reads_back_as_a_local_one() {
 }
 
 fn problem() -> Problem {
-    Problem {
-        id: "p".into(),
-        kind: ProblemKind::Math,
-        text: "Compute something.".into(),
-        answer: None,
-        tests: None,
-        public_tests: None,
-        starter_code: None,
-    }
+    Problem::math("p", "Compute something.")
 }
 
 fn tool_outputs(t: &Trajectory) -> Vec<(ToolStatus, String)> {
@@ -295,6 +290,33 @@ fn hint_infer_sessions_on_a_server_carry_state_as_here() {
     );
     // Tracebacks name the cells alike; everything the model reads is the same.
     assert_eq!(there, here);
+}
+
+#[test]
+fn a_remote_session_holds_at_most_its_replayed_cells() {
+    let remote = remote();
+    let mut session = RemoteSession::open(&remote, SessionLimits::default());
+    let turn = TurnLimits::default();
+    session.run("n = 0", &turn).unwrap();
+    for _ in 1..MAX_REPLAYED_CELLS {
+        session.run("n += 1", &turn).unwrap();
+    }
+    // A 65th cell is refused, and the session stays ended.
+    let last = session.run("print(n)", &turn);
+    assert!(
+        matches!(last, Err(RemoteSessionError::Ended(_))),
+        "{last:?}"
+    );
+    assert!(session.ended().is_some());
+    // Up to the cap every turn runs the earlier cells again, each once, in a fresh interpreter.
+    let mut session = RemoteSession::open(&remote, SessionLimits::default());
+    for _ in 1..MAX_REPLAYED_CELLS {
+        session.run("n = globals().get('n', 0) + 1", &turn).unwrap();
+    }
+    assert_eq!(
+        session.run("print(n)", &turn).unwrap().stdout,
+        format!("{}\n", MAX_REPLAYED_CELLS - 1)
+    );
 }
 
 #[test]

@@ -7,7 +7,6 @@ use start::infer::driver::{Driver, GenerateOptions, SessionRunner};
 use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
 use start::problem::Problem;
-use start::problem::ProblemKind;
 use start::trajectory::{Segment, ToolStatus, Trajectory};
 use start_sandbox::TurnLimits;
 
@@ -16,15 +15,7 @@ fn run(script: &str, options: &GenerateOptions) -> Trajectory {
     let hints = HintLibrary::bundled();
     let driver = Driver::new(&backend, &hints, options);
     let mut runner = SessionRunner::for_options(crate::sandbox(), options);
-    let problem = Problem {
-        id: "p".into(),
-        kind: ProblemKind::Math,
-        text: "Compute something.".into(),
-        answer: None,
-        tests: None,
-        public_tests: None,
-        starter_code: None,
-    };
+    let problem = Problem::math("p", "Compute something.");
     driver.run(&problem, 0, &mut runner).unwrap()
 }
 

@@ -24,7 +24,7 @@ use start::infer::hints::HintLibrary;
 use start::infer::insert::InsertPolicy;
 use start::infer::prompt::user_prompt;
 use start::infer::template::{ChatTemplate, Preset};
-use start::problem::{Problem, ProblemKind};
+use start::problem::Problem;
 use start::trajectory::{StopReason, Trajectory};
 use start_runtime::Progress;
 
@@ -165,15 +165,7 @@ fn chatml(prompt: &Prompt) -> String {
 }
 
 fn problem(id: &str, text: &str) -> Problem {
-    Problem {
-        id: id.into(),
-        kind: ProblemKind::Math,
-        text: text.into(),
-        answer: None,
-        tests: None,
-        public_tests: None,
-        starter_code: None,
-    }
+    Problem::math(id, text)
 }
 
 /// Generation options with no hints and greedy sampling.
