@@ -99,14 +99,16 @@ fn define_harness() -> String {
     )
 }
 
-/// The harness compiled once, as `(sys.version, base64 of its marshalled code)`, from the
-/// first sandbox that judges in this process: compiling its ~200 lines takes ~4 ms in the guest
-/// and loading the marshalled code ~0.1 ms, and every program's suite needs a fresh interpreter.
-static COMPILED_HARNESS: OnceLock<Option<(String, String)>> = OnceLock::new();
+/// The harness compiled once, from the first sandbox that judges in this process: compiling
+/// its ~200 lines takes ~4 ms in the guest and loading the marshalled code ~0.1 ms, and every
+/// program's suite needs a fresh interpreter.
+/// Held as the code that loads it (see [`define_compiled_harness`]), built once: it quotes
+/// ~16 KB.
+static COMPILED_HARNESS: OnceLock<Option<String>> = OnceLock::new();
 
 /// Compiles the harness in `sandbox` and marshals it; `None` if that fails (the source is then
 /// compiled each time).
-fn compile_harness(sandbox: &Sandbox) -> Option<(String, String)> {
+fn compile_harness(sandbox: &Sandbox) -> Option<String> {
     let code = format!(
         "import sys, marshal, binascii\nprint(sys.version.encode().hex())\n\
          print(binascii.b2a_base64(marshal.dumps(compile({}, '<start>', 'exec')), newline=False).decode())",
@@ -123,7 +125,15 @@ fn compile_harness(sandbox: &Sandbox) -> Option<(String, String)> {
     let mut lines = out.stdout.lines();
     let version = lines.next()?.trim();
     let version = String::from_utf8(hex::decode(version).ok()?).ok()?;
-    Some((version, lines.next()?.trim().to_string()))
+    let marshalled = lines.next()?.trim();
+    Some(format!(
+        "import types as _t, sys as _s, marshal as _m, binascii as _b\n\
+         if _s.version != {}: raise ImportError('{STALE}')\n\
+         _h = _t.ModuleType('_judge')\nexec(_m.loads(_b.a2b_base64({})), _h.__dict__)\n\
+         _s.modules['_judge'] = _h\ndel _t, _s, _m, _b, _h",
+        python_str_literal(&version),
+        python_str_literal(marshalled),
+    ))
 }
 
 /// What the marshalled harness raises in an interpreter of another runtime.
@@ -137,18 +147,10 @@ fn is_stale(outcome: &Outcome) -> bool {
 /// The code that loads the harness's marshalled code in a local interpreter (`None` where
 /// compiling it failed); it raises, defining nothing, unless the interpreter's `sys.version` is
 /// the one that compiled it (another runtime in this process), and the source is compiled then.
-fn define_compiled_harness(sandbox: &Sandbox) -> Option<String> {
-    let (version, marshalled) = COMPILED_HARNESS
+fn define_compiled_harness(sandbox: &Sandbox) -> Option<&'static str> {
+    COMPILED_HARNESS
         .get_or_init(|| compile_harness(sandbox))
-        .as_ref()?;
-    Some(format!(
-        "import types as _t, sys as _s, marshal as _m, binascii as _b\n\
-         if _s.version != {}: raise ImportError('{STALE}')\n\
-         _h = _t.ModuleType('_judge')\nexec(_m.loads(_b.a2b_base64({})), _h.__dict__)\n\
-         _s.modules['_judge'] = _h\ndel _t, _s, _m, _b, _h",
-        python_str_literal(version),
-        python_str_literal(marshalled),
-    ))
+        .as_deref()
 }
 
 impl<'a> Runner<'a> {
@@ -182,7 +184,7 @@ impl<'a> Runner<'a> {
                 },
             )?;
             let compiled = match define_compiled_harness(sandbox) {
-                Some(code) => Some(s.run(&code, &TurnLimits::default())?),
+                Some(code) => Some(s.run(code, &TurnLimits::default())?),
                 None => None,
             };
             let out = match compiled {
@@ -219,7 +221,7 @@ impl<'a> Runner<'a> {
                     sandbox.exec(&format!("{define}\nimport _judge\n{call}"), &exec_limits)
                 };
                 match define_compiled_harness(sandbox) {
-                    Some(define) => match run(&define)? {
+                    Some(define) => match run(define)? {
                         o if is_stale(&o) => run(&define_harness())?,
                         o => o,
                     },
@@ -314,13 +316,16 @@ mod tests {
                 .unwrap()
         };
         let compiled = define_compiled_harness(sandbox).expect("the harness compiles");
-        let (fast, slow) = (via(&compiled), via(&define_harness()));
+        let (fast, slow) = (via(compiled), via(&define_harness()));
         assert_eq!(fast.status, Status::Finished, "{}", fast.stderr);
         assert_eq!(fast.stdout, slow.stdout);
         assert!(fast.stdout.contains("'check'"), "{}", fast.stdout);
         // Code marshalled by another runtime is refused, not loaded.
-        let (version, _) = COMPILED_HARNESS.get().unwrap().as_ref().unwrap();
-        let other = compiled.replace(&python_str_literal(version), "'0.0'");
+        let version = sandbox
+            .exec("import sys\nprint(sys.version, end='')", &Limits::default())
+            .unwrap()
+            .stdout;
+        let other = compiled.replace(&python_str_literal(&version), "'0.0'");
         assert_ne!(other, compiled);
         assert!(is_stale(&via(&other)));
         assert!(!is_stale(&fast));
