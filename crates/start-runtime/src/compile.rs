@@ -5,6 +5,10 @@
 //! compatibility settings, so a change to any of them compiles afresh. A sidecar records its
 //! length and digests of its head and tail; a truncated or overwritten file fails that check,
 //! or fails wasmtime's own header check, and is rebuilt rather than trusted.
+//!
+//! Modules are compiled without their `name` section: wasmtime keeps one entry per named
+//! function in the metadata every process deserializes at start-up (CPython names ~90,000),
+//! and only a wasm-level backtrace, which nothing here shows, would read them.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
@@ -19,8 +23,17 @@ use crate::Error;
 use crate::cache::{CacheDir, sha256_bytes};
 use crate::progress::Progress;
 
-/// How many bytes at each end of a `.cwasm` the sidecar's digests cover.
-const CHECKED_SPAN: u64 = 1 << 20;
+/// How many bytes at each end of a `.cwasm` the sidecar's digests cover. Hashing them is on
+/// every process's start-up path: 64 KiB at each end covers wasmtime's header and the
+/// metadata's tail (1 MiB each cost ~1.8 ms per start), and the length catches truncation.
+const CHECKED_SPAN: u64 = 64 << 10;
+
+/// The span sidecars written before [`CHECKED_SPAN`] shrank recorded, without saying so.
+const LEGACY_CHECKED_SPAN: u64 = 1 << 20;
+
+fn legacy_span() -> u64 {
+    LEGACY_CHECKED_SPAN
+}
 
 /// A module compiled for one engine, and where its `.cwasm` lives.
 #[derive(Clone)]
@@ -34,17 +47,20 @@ pub struct CompiledModule {
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Sidecar {
     len: u64,
+    /// Bytes at each end the digests cover.
+    #[serde(default = "legacy_span")]
+    span: u64,
     head_sha256: String,
     tail_sha256: String,
 }
 
-fn sidecar_of(path: &Path) -> Result<Sidecar, Error> {
+fn sidecar_of(path: &Path, checked_span: u64) -> Result<Sidecar, Error> {
     let mut file = fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let len = file
         .metadata()
         .map_err(|e| Error::io("cannot stat", path, e))?
         .len();
-    let span = CHECKED_SPAN.min(len);
+    let span = checked_span.min(len);
     let mut head = vec![0u8; span as usize];
     file.read_exact(&mut head)
         .map_err(|e| Error::io("cannot read", path, e))?;
@@ -54,6 +70,7 @@ fn sidecar_of(path: &Path) -> Result<Sidecar, Error> {
         .map_err(|e| Error::io("cannot read", path, e))?;
     Ok(Sidecar {
         len,
+        span: checked_span,
         head_sha256: sha256_bytes(&head),
         tail_sha256: sha256_bytes(&tail),
     })
@@ -70,7 +87,7 @@ pub(crate) fn cwasm_path(
     engine.precompile_compatibility_hash().hash(&mut h);
     let key = sha256_bytes(
         format!(
-            "{input_key}\nwasmtime {}\nengine {:016x}\ndense image {}",
+            "{input_key}\nwasmtime {}\nengine {:016x}\ndense image {}\nnames stripped",
             wasmtime_version(),
             h.finish(),
             crate::DENSE_IMAGE_BYTES
@@ -88,11 +105,18 @@ fn wasmtime_version() -> &'static str {
 }
 
 /// Loads a `.cwasm` if it is intact; `None` if it is missing or damaged.
-fn try_load(engine: &Engine, path: &Path) -> Option<Module> {
+///
+/// A sidecar that checked another span is rewritten for [`CHECKED_SPAN`] once the file passes
+/// its own check, so an older cache keeps its compiled code.
+fn try_load(cache: &CacheDir, engine: &Engine, path: &Path) -> Option<Module> {
     let meta = path.with_extension("cwasm.json");
     let recorded: Sidecar = serde_json::from_slice(&fs::read(&meta).ok()?).ok()?;
-    if sidecar_of(path).ok()? != recorded {
+    if sidecar_of(path, recorded.span).ok()? != recorded {
         return None;
+    }
+    if recorded.span != CHECKED_SPAN {
+        // Best effort: a cache that cannot be written still loads, at the old cost.
+        let _ = write_sidecar(cache, path);
     }
     // SAFETY: the file is in our private cache, was written by `Engine::precompile_module`
     // through an atomic rename, and its length and both ends match what we recorded when we
@@ -114,14 +138,14 @@ pub(crate) fn load_or_compile(
     wasm: impl FnOnce() -> Result<Vec<u8>, Error>,
 ) -> Result<CompiledModule, Error> {
     let path = cwasm_path(cache, engine, name, input_key);
-    if let Some(module) = try_load(engine, &path) {
+    if let Some(module) = try_load(cache, engine, &path) {
         return Ok(CompiledModule { module, path });
     }
     let _lock = cache.lock()?;
-    if let Some(module) = try_load(engine, &path) {
+    if let Some(module) = try_load(cache, engine, &path) {
         return Ok(CompiledModule { module, path });
     }
-    let bytes = wasm()?;
+    let bytes = without_names(&wasm()?)?;
     let step = progress.spinner(&format!(
         "compiling {name} to native code (once; ~40 s and ~2 GB of memory on 2 cores)"
     ));
@@ -131,10 +155,7 @@ pub(crate) fn load_or_compile(
     drop(bytes);
     cache.write_bytes(&path, &compiled)?;
     drop(compiled);
-    let sidecar = sidecar_of(&path)?;
-    let json = serde_json::to_vec(&sidecar)
-        .map_err(|e| Error::io("cannot encode", &path, std::io::Error::other(e.to_string())))?;
-    cache.write_bytes(&path.with_extension("cwasm.json"), &json)?;
+    write_sidecar(cache, &path)?;
     step.finish();
     // SAFETY: as in `try_load`; we wrote this file a moment ago.
     let module = unsafe { Module::deserialize_file(engine, &path) }
@@ -142,11 +163,84 @@ pub(crate) fn load_or_compile(
     Ok(CompiledModule { module, path })
 }
 
+/// Records `path`'s sidecar (its length and the digests of its ends) beside it.
+fn write_sidecar(cache: &CacheDir, path: &Path) -> Result<(), Error> {
+    let sidecar = sidecar_of(path, CHECKED_SPAN)?;
+    let json = serde_json::to_vec(&sidecar)
+        .map_err(|e| Error::io("cannot encode", path, std::io::Error::other(e.to_string())))?;
+    cache.write_bytes(&path.with_extension("cwasm.json"), &json)
+}
+
+/// `wasm` without its `name` custom section (every other section kept, byte for byte).
+fn without_names(wasm: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut module = wasm_encoder::Module::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(|e| Error::wasm("reading the module's sections", e))?;
+        if let wasmparser::Payload::CustomSection(c) = &payload
+            && c.name() == "name"
+        {
+            continue;
+        }
+        if let Some((id, range)) = payload.as_section() {
+            module.section(&wasm_encoder::RawSection {
+                id,
+                data: &wasm[range],
+            });
+        }
+    }
+    Ok(module.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const WAT: &str = r#"(module (func (export "f") (result i32) i32.const 7))"#;
+    const WAT: &str = r#"(module (func $seven (export "f") (result i32) i32.const 7))"#;
+
+    fn has_name_section(wasm: &[u8]) -> bool {
+        wasmparser::Parser::new(0)
+            .parse_all(wasm)
+            .any(|p| matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "name"))
+    }
+
+    #[test]
+    fn names_are_stripped_and_everything_else_kept() {
+        let wasm = wat::parse_str(WAT).unwrap();
+        assert!(has_name_section(&wasm), "the test module must carry names");
+        let stripped = without_names(&wasm).unwrap();
+        assert!(!has_name_section(&stripped));
+        assert!(stripped.len() < wasm.len());
+        // Stripping twice changes nothing more: every other section is copied as it was.
+        assert_eq!(without_names(&stripped).unwrap(), stripped);
+        let engine = Engine::default();
+        let module = Module::new(&engine, &stripped).unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let f = instance.get_typed_func::<(), i32>(&mut store, "f").unwrap();
+        assert_eq!(f.call(&mut store, ()).unwrap(), 7);
+        assert!(without_names(b"not wasm").is_err());
+    }
+
+    #[test]
+    fn a_sidecar_of_the_old_span_is_rewritten_not_recompiled() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = CacheDir::open(tmp.path()).unwrap();
+        let engine = Engine::default();
+        let mut compiles = 0;
+        let path = compile_counting(&cache, &engine, &mut compiles).path;
+        let meta = path.with_extension("cwasm.json");
+        // What an older build wrote: digests over 1 MiB ends and no span field.
+        let legacy = sidecar_of(&path, LEGACY_CHECKED_SPAN).unwrap();
+        let mut json: serde_json::Value = serde_json::to_value(&legacy).unwrap();
+        json.as_object_mut().unwrap().remove("span");
+        fs::write(&meta, serde_json::to_vec(&json).unwrap()).unwrap();
+
+        drop(compile_counting(&cache, &engine, &mut compiles));
+        assert_eq!(compiles, 1, "an intact file under an old sidecar is kept");
+        let now: Sidecar = serde_json::from_slice(&fs::read(&meta).unwrap()).unwrap();
+        assert_eq!(now, sidecar_of(&path, CHECKED_SPAN).unwrap());
+        assert_eq!(now.span, CHECKED_SPAN);
+    }
 
     fn compile_counting(cache: &CacheDir, engine: &Engine, count: &mut u32) -> CompiledModule {
         load_or_compile(
@@ -157,7 +251,7 @@ mod tests {
             &Progress::hidden(),
             || {
                 *count += 1;
-                Ok(WAT.as_bytes().to_vec())
+                Ok(wat::parse_str(WAT).unwrap())
             },
         )
         .unwrap()
