@@ -28,13 +28,6 @@ use crate::progress::Progress;
 /// metadata's tail (1 MiB each cost ~1.8 ms per start), and the length catches truncation.
 const CHECKED_SPAN: u64 = 64 << 10;
 
-/// The span sidecars written before [`CHECKED_SPAN`] shrank recorded, without saying so.
-const LEGACY_CHECKED_SPAN: u64 = 1 << 20;
-
-fn legacy_span() -> u64 {
-    LEGACY_CHECKED_SPAN
-}
-
 /// A module compiled for one engine, and where its `.cwasm` lives.
 #[derive(Clone)]
 pub struct CompiledModule {
@@ -47,20 +40,17 @@ pub struct CompiledModule {
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Sidecar {
     len: u64,
-    /// Bytes at each end the digests cover.
-    #[serde(default = "legacy_span")]
-    span: u64,
     head_sha256: String,
     tail_sha256: String,
 }
 
-fn sidecar_of(path: &Path, checked_span: u64) -> Result<Sidecar, Error> {
+fn sidecar_of(path: &Path) -> Result<Sidecar, Error> {
     let mut file = fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let len = file
         .metadata()
         .map_err(|e| Error::io("cannot stat", path, e))?
         .len();
-    let span = checked_span.min(len);
+    let span = CHECKED_SPAN.min(len);
     let mut head = vec![0u8; span as usize];
     file.read_exact(&mut head)
         .map_err(|e| Error::io("cannot read", path, e))?;
@@ -70,7 +60,6 @@ fn sidecar_of(path: &Path, checked_span: u64) -> Result<Sidecar, Error> {
         .map_err(|e| Error::io("cannot read", path, e))?;
     Ok(Sidecar {
         len,
-        span: checked_span,
         head_sha256: sha256_bytes(&head),
         tail_sha256: sha256_bytes(&tail),
     })
@@ -105,18 +94,11 @@ fn wasmtime_version() -> &'static str {
 }
 
 /// Loads a `.cwasm` if it is intact; `None` if it is missing or damaged.
-///
-/// A sidecar that checked another span is rewritten for [`CHECKED_SPAN`] once the file passes
-/// its own check, so an older cache keeps its compiled code.
-fn try_load(cache: &CacheDir, engine: &Engine, path: &Path) -> Option<Module> {
+fn try_load(engine: &Engine, path: &Path) -> Option<Module> {
     let meta = path.with_extension("cwasm.json");
     let recorded: Sidecar = serde_json::from_slice(&fs::read(&meta).ok()?).ok()?;
-    if sidecar_of(path, recorded.span).ok()? != recorded {
+    if sidecar_of(path).ok()? != recorded {
         return None;
-    }
-    if recorded.span != CHECKED_SPAN {
-        // Best effort: a cache that cannot be written still loads, at the old cost.
-        let _ = write_sidecar(cache, path);
     }
     // SAFETY: the file is in our private cache, was written by `Engine::precompile_module`
     // through an atomic rename, and its length and both ends match what we recorded when we
@@ -138,11 +120,11 @@ pub(crate) fn load_or_compile(
     wasm: impl FnOnce() -> Result<Vec<u8>, Error>,
 ) -> Result<CompiledModule, Error> {
     let path = cwasm_path(cache, engine, name, input_key);
-    if let Some(module) = try_load(cache, engine, &path) {
+    if let Some(module) = try_load(engine, &path) {
         return Ok(CompiledModule { module, path });
     }
     let _lock = cache.lock()?;
-    if let Some(module) = try_load(cache, engine, &path) {
+    if let Some(module) = try_load(engine, &path) {
         return Ok(CompiledModule { module, path });
     }
     let bytes = without_names(&wasm()?)?;
@@ -165,7 +147,7 @@ pub(crate) fn load_or_compile(
 
 /// Records `path`'s sidecar (its length and the digests of its ends) beside it.
 fn write_sidecar(cache: &CacheDir, path: &Path) -> Result<(), Error> {
-    let sidecar = sidecar_of(path, CHECKED_SPAN)?;
+    let sidecar = sidecar_of(path)?;
     let json = serde_json::to_vec(&sidecar)
         .map_err(|e| Error::io("cannot encode", path, std::io::Error::other(e.to_string())))?;
     cache.write_bytes(&path.with_extension("cwasm.json"), &json)
@@ -197,6 +179,14 @@ mod tests {
 
     const WAT: &str = r#"(module (func $seven (export "f") (result i32) i32.const 7))"#;
 
+    /// Instantiates `module` and returns what its export `f` answers.
+    fn call_f(engine: &Engine, module: &Module) -> i32 {
+        let mut store = wasmtime::Store::new(engine, ());
+        let instance = wasmtime::Instance::new(&mut store, module, &[]).unwrap();
+        let f = instance.get_typed_func::<(), i32>(&mut store, "f").unwrap();
+        f.call(&mut store, ()).unwrap()
+    }
+
     fn has_name_section(wasm: &[u8]) -> bool {
         wasmparser::Parser::new(0)
             .parse_all(wasm)
@@ -214,32 +204,8 @@ mod tests {
         assert_eq!(without_names(&stripped).unwrap(), stripped);
         let engine = Engine::default();
         let module = Module::new(&engine, &stripped).unwrap();
-        let mut store = wasmtime::Store::new(&engine, ());
-        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
-        let f = instance.get_typed_func::<(), i32>(&mut store, "f").unwrap();
-        assert_eq!(f.call(&mut store, ()).unwrap(), 7);
+        assert_eq!(call_f(&engine, &module), 7);
         assert!(without_names(b"not wasm").is_err());
-    }
-
-    #[test]
-    fn a_sidecar_of_the_old_span_is_rewritten_not_recompiled() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = CacheDir::open(tmp.path()).unwrap();
-        let engine = Engine::default();
-        let mut compiles = 0;
-        let path = compile_counting(&cache, &engine, &mut compiles).path;
-        let meta = path.with_extension("cwasm.json");
-        // What an older build wrote: digests over 1 MiB ends and no span field.
-        let legacy = sidecar_of(&path, LEGACY_CHECKED_SPAN).unwrap();
-        let mut json: serde_json::Value = serde_json::to_value(&legacy).unwrap();
-        json.as_object_mut().unwrap().remove("span");
-        fs::write(&meta, serde_json::to_vec(&json).unwrap()).unwrap();
-
-        drop(compile_counting(&cache, &engine, &mut compiles));
-        assert_eq!(compiles, 1, "an intact file under an old sidecar is kept");
-        let now: Sidecar = serde_json::from_slice(&fs::read(&meta).unwrap()).unwrap();
-        assert_eq!(now, sidecar_of(&path, CHECKED_SPAN).unwrap());
-        assert_eq!(now.span, CHECKED_SPAN);
     }
 
     fn compile_counting(cache: &CacheDir, engine: &Engine, count: &mut u32) -> CompiledModule {
@@ -283,10 +249,7 @@ mod tests {
         let again = compile_counting(&cache, &engine, &mut compiles);
         assert_eq!(compiles, 3, "a corrupted file is rebuilt");
 
-        let mut store = wasmtime::Store::new(&engine, ());
-        let instance = wasmtime::Instance::new(&mut store, &again.module, &[]).unwrap();
-        let f = instance.get_typed_func::<(), i32>(&mut store, "f").unwrap();
-        assert_eq!(f.call(&mut store, ()).unwrap(), 7);
+        assert_eq!(call_f(&engine, &again.module), 7);
     }
 
     #[test]
