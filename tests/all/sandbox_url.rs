@@ -26,14 +26,16 @@ use start_sandbox::{Limit, Limits, SessionLimits, TurnLimits};
 use crate::via_daemon::startd_binary;
 use crate::{sandbox, start};
 
-/// One `startd --http` with two workers for every test here, and its URL.
+/// The URL of one `startd --http` with two workers for every test here, stopped when the
+/// test process exits.
 fn server() -> &'static str {
-    static SERVER: OnceLock<(TestDaemon, String)> = OnceLock::new();
-    let (_, url) = SERVER.get_or_init(|| {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
         sandbox(); // runtime prepared, so the daemon's workers start at once
-        TestDaemon::start_http(startd_binary(), &["--workers", "2"])
-    });
-    url
+        let (daemon, url) = TestDaemon::start_http(startd_binary(), &["--workers", "2"]);
+        daemon.stop_at_exit();
+        url
+    })
 }
 
 fn remote() -> RemoteSandbox {

@@ -1,5 +1,6 @@
 //! Test support (the `test-util` feature): [`TestDaemon`], a real `startd` on a socket in a
-//! fresh temporary folder (with its HTTP API on a free port: [`TestDaemon::start_http`]),
+//! fresh temporary folder (with its HTTP API on a free port: [`TestDaemon::start_http`]; one
+//! a whole test binary shares is stopped at exit: [`TestDaemon::stop_at_exit`]),
 //! [`http_get`], a bare HTTP/1.0 GET, and [`TestCommand`], a command runner whose failed assertions say
 //! everything about the run (command line, working folder, exit status, stdout, stderr), and
 //! [`venv_in`], a Python venv the tests own with pinned packages from PyPI (from
@@ -15,6 +16,7 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use crate::BlockingClient;
@@ -323,6 +325,32 @@ impl TestDaemon {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+
+    /// Keeps this daemon running until the test process exits, then stops it as dropping it
+    /// does (SIGTERM, reaped, its folder removed). For a daemon every test of a binary shares
+    /// through a `static`, which is never dropped: without this, each test run would leave a
+    /// daemon, its workers and its folders behind. Keep what the tests need (its socket, its
+    /// URL) before handing it over.
+    ///
+    /// # Panics
+    ///
+    /// If the exit handler cannot be registered.
+    pub fn stop_at_exit(self) {
+        static REGISTER: Once = Once::new();
+        REGISTER.call_once(|| {
+            // SAFETY: `atexit` only records the function pointer; the handler is a plain
+            // `extern "C"` function that catches every panic.
+            let failed = unsafe { libc::atexit(stop_shared_daemons) } != 0;
+            assert!(
+                !failed,
+                "cannot register the exit handler that stops startd"
+            );
+        });
+        match AT_EXIT.lock() {
+            Ok(mut list) => list.push(self),
+            Err(poisoned) => poisoned.into_inner().push(self),
+        }
+    }
 }
 
 /// How long a [`TestDaemon`] dropped while running may take to shut down after SIGTERM before
@@ -350,6 +378,22 @@ impl Drop for TestDaemon {
             let _ = child.wait();
         }
     }
+}
+
+/// Daemons kept until the test process exits ([`TestDaemon::stop_at_exit`]).
+static AT_EXIT: Mutex<Vec<TestDaemon>> = Mutex::new(Vec::new());
+
+/// Stops the daemons in [`AT_EXIT`], as dropping them does; run by `exit` (the test harness
+/// exits through it once every test is done, passed or failed).
+extern "C" fn stop_shared_daemons() {
+    // Nothing may unwind out of an `extern "C"` function.
+    let _ = std::panic::catch_unwind(|| {
+        let daemons = match AT_EXIT.lock() {
+            Ok(mut list) => std::mem::take(&mut *list),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        drop(daemons);
+    });
 }
 
 /// `GET path` over plain HTTP/1.0 to `addr` (`host:port`): the whole reply, status line and

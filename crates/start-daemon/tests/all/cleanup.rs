@@ -341,3 +341,69 @@ fn a_killed_daemons_run_folder_is_removed_by_the_next_daemon() {
     std::fs::remove_dir(&live).unwrap();
     assert_empty(&first);
 }
+
+/// Where [`a_daemon_kept_until_exit_is_stopped_when_the_test_process_exits`]'s child says what
+/// it started.
+const SHARED_REPORT: &str = "START_TEST_SHARED_DAEMON_REPORT";
+
+/// Run only as that test's child (its own test process): starts a daemon, writes its pid, its
+/// folder and its workers' run folder to the file `SHARED_REPORT` names, and hands it to
+/// [`TestDaemon::stop_at_exit`], as a test binary's shared daemon is.
+#[test]
+#[ignore = "run by a_daemon_kept_until_exit_is_stopped_when_the_test_process_exits"]
+fn shared_daemon_child() {
+    let Some(report) = std::env::var_os(SHARED_REPORT) else {
+        return;
+    };
+    let d = daemon(&["--workers", "1"]);
+    d.client().ping().unwrap();
+    let runs: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.contains(&format!("startd-{}-", d.pid())))
+        .collect();
+    assert_eq!(runs.len(), 1, "the daemon's run folder: {runs:?}");
+    std::fs::write(
+        &report,
+        format!("{}\n{}\n{}\n", d.pid(), d.dir().display(), runs[0]),
+    )
+    .unwrap();
+    d.stop_at_exit();
+}
+
+#[test]
+fn a_daemon_kept_until_exit_is_stopped_when_the_test_process_exits() {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    // Its output goes to a file, not a pipe: a daemon it leaked would hold a pipe open, and
+    // this test would wait on it instead of failing.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "cleanup::shared_daemon_child"])
+        .env(SHARED_REPORT, report.path())
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap())
+        .status()
+        .unwrap();
+    let output = std::fs::read_to_string(log.path()).unwrap_or_default();
+    assert!(status.success(), "the child test failed: {output}");
+    let text = std::fs::read_to_string(report.path()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "the child's report: {text:?}");
+    let pid: i32 = lines[0].parse().unwrap();
+    // The child test process reaped it at exit: a pid that is gone (or reused by now, which
+    // is not a startd with that folder).
+    let alive = kill(Pid::from_raw(pid), None).is_ok()
+        && std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.contains(lines[1]));
+    assert!(
+        !alive,
+        "startd {pid} outlived the test process that shared it"
+    );
+    for path in &lines[1..] {
+        assert!(
+            !Path::new(path).exists(),
+            "{path} outlived the test process"
+        );
+    }
+}
