@@ -6,15 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use start_sandbox::{Outcome, SandboxOptions};
+use start_sandbox::Outcome;
 
 use super::{LimitArgs, RuntimeArgs, exit_code, read_text};
-
-/// Instance slots per engine for a one-shot `start exec`: the pristine template restores copy
-/// from, the one execution, and room to spare. The default pool (1,000 slots) costs a guard-page
-/// `mprotect` per slot at start-up and an unmap of each at exit, ~2-3 ms of a cold start, for
-/// slots one execution never uses; every slot still has the same limits and isolation.
-const ONE_SHOT_MAX_INSTANCES: u32 = 4;
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -62,11 +56,7 @@ pub fn run(args: ExecArgs) -> Result<ExitCode> {
     let outcome = if args.daemon.daemon {
         args.daemon.exec(&code, &limits)?
     } else {
-        let options = SandboxOptions {
-            max_instances: ONE_SHOT_MAX_INSTANCES,
-            ..SandboxOptions::default()
-        };
-        args.runtime.sandbox_with(options)?.exec(&code, &limits)?
+        args.runtime.sandbox_for(1)?.exec(&code, &limits)?
     };
     if args.json {
         println!("{}", serde_json::to_string(&outcome)?);

@@ -530,7 +530,6 @@ pub fn run(args: InferArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let backend = args.backend()?;
-    let executor = args.executor.open(&args.runtime)?;
     let jobs = args
         .jobs
         .unwrap_or(if backend.describe().starts_with("openai:") {
@@ -539,6 +538,7 @@ pub fn run(args: InferArgs) -> Result<ExitCode> {
             1
         })
         .clamp(1, MAX_JOBS);
+    let executor = args.executor.open(&args.runtime, jobs)?;
     let print = args.print || args.example;
     let total = work.len();
     let bar = progress_bar(total as u64, args.runtime.quiet);

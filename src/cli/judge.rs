@@ -92,7 +92,7 @@ pub fn run(args: JudgeArgs) -> Result<ExitCode> {
                     args.tests.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
                 )
             })?;
-            let executor = args.executor.open(&args.runtime)?;
+            let executor = args.executor.open(&args.runtime, 1)?;
             let report = judge(executor.executor(), &program, &tests, &opts)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.passed {
@@ -111,7 +111,7 @@ fn batch(args: &JudgeArgs, input: &PathBuf, opts: &JudgeOptions) -> Result<ExitC
         std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let reader = LineReader::new(BufReader::new(file), input.display().to_string());
-    let executor = args.executor.open(&args.runtime)?;
+    let executor = args.executor.open(&args.runtime, args.jobs)?;
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path)

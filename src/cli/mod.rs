@@ -71,8 +71,13 @@ pub struct RuntimeArgs {
 }
 
 impl RuntimeArgs {
-    pub fn sandbox(&self) -> Result<Sandbox> {
-        self.sandbox_with(SandboxOptions::default())
+    /// A sandbox for a command that executes on at most `workers` threads at once, its
+    /// instance pool sized for them ([`instances_for`]) rather than for a server.
+    pub fn sandbox_for(&self, workers: usize) -> Result<Sandbox> {
+        self.sandbox_with(SandboxOptions {
+            max_instances: instances_for(workers),
+            ..SandboxOptions::default()
+        })
     }
 
     /// A sandbox from `options`, with this runtime's cache, source and progress.
@@ -88,6 +93,17 @@ impl RuntimeArgs {
         };
         Sandbox::new(options).context("cannot prepare the Python sandbox")
     }
+}
+
+/// Instance slots per engine for a command executing on `workers` threads at once: each may
+/// hold an execution or session and a finished one being torn down or restored, besides the
+/// pristine template and the instances kept ready for reuse; the rest is room to spare. The
+/// library's default pool (1,000 slots, for servers) costs a guard-page `mprotect` per slot at
+/// start-up and an unmap of each at exit, ~4 ms of a short command, for slots it never uses;
+/// every slot has the same limits and isolation.
+pub fn instances_for(workers: usize) -> u32 {
+    let slots = 16usize.saturating_add(workers.saturating_mul(8));
+    u32::try_from(slots).map_or(u32::MAX, |n| n.max(1))
 }
 
 /// Where a command's executions run (`start judge`, `score`, `infer`, `rft`).
@@ -125,10 +141,11 @@ impl ExecutorHandle {
 
 impl ExecutorArgs {
     /// The server's client when `--sandbox-url` is given (checked with a ping, so a wrong URL
-    /// fails before any work), else the local sandbox from `runtime`.
-    pub fn open(&self, runtime: &RuntimeArgs) -> Result<ExecutorHandle> {
+    /// fails before any work), else the local sandbox from `runtime`, for `workers` threads
+    /// executing at once.
+    pub fn open(&self, runtime: &RuntimeArgs, workers: usize) -> Result<ExecutorHandle> {
         let Some(url) = &self.sandbox_url else {
-            return Ok(ExecutorHandle::Local(runtime.sandbox()?));
+            return Ok(ExecutorHandle::Local(runtime.sandbox_for(workers)?));
         };
         let mut options = RemoteOptions::new(url.clone());
         if let Some(path) = &self.sandbox_token_file {

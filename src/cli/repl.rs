@@ -90,7 +90,7 @@ pub fn run(args: ReplArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let sandbox = args.runtime.sandbox()?;
+    let sandbox = args.runtime.sandbox_for(1)?;
     let mut session = Session::open(
         &sandbox,
         SessionLimits {

@@ -182,13 +182,14 @@ pub fn run(args: RftArgs) -> Result<ExitCode> {
         }
     }
 
-    let executor = args.executor.open(&args.runtime)?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let executor = args.executor.open(&args.runtime, jobs)?;
     let steps = RoundSteps {
         scorer: Scorer::new(Some(executor.executor())),
         problems: &args.input,
-        jobs: args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        jobs,
         filter: args.filter.config()?,
         export: args.export.options(),
         plain_baseline: args.plain_baseline,

@@ -87,16 +87,16 @@ pub fn run(args: ScoreArgs) -> Result<std::process::ExitCode> {
     if !(args.sympy_timeout.is_finite() && args.sympy_timeout > 0.0) {
         bail!("--sympy-timeout must be a positive number of seconds");
     }
-    let executor = if args.no_sandbox {
-        None
-    } else {
-        Some(args.executor.open(&args.runtime)?)
-    };
-    let mut scorer = Scorer::new(executor.as_ref().map(|e| e.executor()));
-    scorer.sympy_limits.wall_time = Duration::from_secs_f64(args.sympy_timeout.min(3600.0));
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let executor = if args.no_sandbox {
+        None
+    } else {
+        Some(args.executor.open(&args.runtime, jobs)?)
+    };
+    let mut scorer = Scorer::new(executor.as_ref().map(|e| e.executor()));
+    scorer.sympy_limits.wall_time = Duration::from_secs_f64(args.sympy_timeout.min(3600.0));
     let mut out = writer(args.output.as_deref())?;
     if let Some(pairs) = &args.pairs {
         let bar = bytes_bar(pairs, "pairs", args.runtime.quiet);

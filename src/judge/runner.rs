@@ -1,22 +1,19 @@
-//! The interpreter that runs functional, HumanEval and MBPP tests: a [`Session`] with the
-//! in-guest harness (`harness.py`) loaded as `_judge`, reopened after a test ends it (a trap
-//! ends the interpreter; the next test must still run), or on a remote executor one fresh
-//! execution per test; and the reading of the harness's one JSON result line into a
-//! [`TestStatus`].
-
-use std::sync::OnceLock;
+//! The interpreter that runs functional, HumanEval and MBPP tests: a [`Session`] in which the
+//! in-guest harness ([`GUEST_HARNESS`], which the snapshot defines as `_judge`) is imported,
+//! reopened after a test ends it (a trap ends the interpreter; the next test must still run),
+//! or one fresh execution per test (on a remote executor, and for a suite of one test); and the
+//! reading of the harness's one JSON result line into a [`TestStatus`].
 
 use serde::Deserialize;
 use serde_json::Value;
+use start_grade::harness::{GUEST_HARNESS, GUEST_HARNESS_MODULE};
+use start_runtime::define_module;
 use start_runtime::guest::python_str_literal;
-use start_sandbox::{Limit, Limits, Outcome, Sandbox, Session, SessionLimits, Status, TurnLimits};
+use start_sandbox::{Limit, Limits, Sandbox, Session, SessionLimits, Status, TurnLimits};
 
 use crate::executor::{ExecError, Executor};
 
 use super::{JudgeOptions, MAX_ERROR_CHARS, MAX_SHOWN_CHARS, TestStatus, clip};
-
-/// The in-guest harness; see the file's own header.
-const HARNESS: &str = include_str!("harness.py");
 
 /// Bytes of a harness turn's stdout beyond the returned value: its error text, the failed
 /// assert and both its sides, JSON-escaped (at most 6 bytes a character).
@@ -90,67 +87,25 @@ pub(super) struct Runner<'a> {
     session: Option<Session>,
 }
 
-/// The code that loads the harness as the module `_judge`, compiling its source.
+/// The code that defines the harness where the interpreter lacks it (a runtime whose snapshot
+/// was built without it, such as an older server's), compiling its source (~4 ms); where the
+/// snapshot defines it, as ours does, it costs one dictionary lookup.
 fn define_harness() -> String {
     format!(
-        "import types as _t, sys as _s\n_h = _t.ModuleType('_judge')\n\
-         exec(compile({}, '<start>', 'exec'), _h.__dict__)\n_s.modules['_judge'] = _h\ndel _t, _s, _h",
-        python_str_literal(HARNESS)
+        "import sys as _s\nif {name} not in _s.modules: exec({define}, {{}})\ndel _s",
+        name = python_str_literal(GUEST_HARNESS_MODULE),
+        define = python_str_literal(&define_module(GUEST_HARNESS_MODULE, GUEST_HARNESS)),
     )
 }
 
-/// The harness compiled once, from the first sandbox that judges in this process: compiling
-/// its ~200 lines takes ~4 ms in the guest and loading the marshalled code ~0.1 ms, and every
-/// program's suite needs a fresh interpreter.
-/// Held as the code that loads it (see [`define_compiled_harness`]), built once: it quotes
-/// ~16 KB.
-static COMPILED_HARNESS: OnceLock<Option<String>> = OnceLock::new();
-
-/// Compiles the harness in `sandbox` and marshals it; `None` if that fails (the source is then
-/// compiled each time).
-fn compile_harness(sandbox: &Sandbox) -> Option<String> {
-    let code = format!(
-        "import sys, marshal, binascii\nprint(sys.version.encode().hex())\n\
-         print(binascii.b2a_base64(marshal.dumps(compile({}, '<start>', 'exec')), newline=False).decode())",
-        python_str_literal(HARNESS)
-    );
-    let limits = Limits {
-        stdout_bytes: 4 << 20,
-        ..Limits::default()
-    };
-    let out = sandbox.exec(&code, &limits).ok()?;
-    if out.status != Status::Finished || out.stdout_truncated {
-        return None;
-    }
-    let mut lines = out.stdout.lines();
-    let version = lines.next()?.trim();
-    let version = String::from_utf8(hex::decode(version).ok()?).ok()?;
-    let marshalled = lines.next()?.trim();
-    Some(format!(
-        "import types as _t, sys as _s, marshal as _m, binascii as _b\n\
-         if _s.version != {}: raise ImportError('{STALE}')\n\
-         _h = _t.ModuleType('_judge')\nexec(_m.loads(_b.a2b_base64({})), _h.__dict__)\n\
-         _s.modules['_judge'] = _h\ndel _t, _s, _m, _b, _h",
-        python_str_literal(&version),
-        python_str_literal(marshalled),
-    ))
-}
-
-/// What the marshalled harness raises in an interpreter of another runtime.
-const STALE: &str = "start-judge: the harness was compiled by another runtime";
-
-/// Whether a run ended on [`STALE`] (the source is compiled instead).
-fn is_stale(outcome: &Outcome) -> bool {
-    matches!(&outcome.status, Status::Exception { traceback, .. } if traceback.contains(STALE))
-}
-
-/// The code that loads the harness's marshalled code in a local interpreter (`None` where
-/// compiling it failed); it raises, defining nothing, unless the interpreter's `sys.version` is
-/// the one that compiled it (another runtime in this process), and the source is compiled then.
-fn define_compiled_harness(sandbox: &Sandbox) -> Option<&'static str> {
-    COMPILED_HARNESS
-        .get_or_init(|| compile_harness(sandbox))
-        .as_deref()
+/// Whether `sandbox`'s snapshot defines this harness, byte for byte: then a test only imports
+/// it. Otherwise each fresh execution (or session) defines it first.
+fn snapshot_has_harness(sandbox: &Sandbox) -> bool {
+    sandbox
+        .snapshot_spec()
+        .modules
+        .iter()
+        .any(|m| m.name == GUEST_HARNESS_MODULE && m.source == GUEST_HARNESS)
 }
 
 impl<'a> Runner<'a> {
@@ -183,20 +138,15 @@ impl<'a> Runner<'a> {
                     ..SessionLimits::default()
                 },
             )?;
-            let compiled = match define_compiled_harness(sandbox) {
-                Some(code) => Some(s.run(code, &TurnLimits::default())?),
-                None => None,
-            };
-            let out = match compiled {
-                Some(out) if !is_stale(&out) => out,
-                _ => s.run(&define_harness(), &TurnLimits::default())?,
-            };
-            if out.status != Status::Finished {
-                return Err(start_sandbox::Error::Invalid(format!(
-                    "the judge harness failed to load: {}",
-                    out.stderr
-                ))
-                .into());
+            if !snapshot_has_harness(sandbox) {
+                let out = s.run(&define_harness(), &TurnLimits::default())?;
+                if out.status != Status::Finished {
+                    return Err(start_sandbox::Error::Invalid(format!(
+                        "the judge harness failed to load: {}",
+                        out.stderr
+                    ))
+                    .into());
+                }
             }
             self.session = Some(s);
         }
@@ -217,16 +167,12 @@ impl<'a> Runner<'a> {
         };
         let outcome = match self.executor {
             Executor::Local(sandbox) if self.one_shot => {
-                let run = |define: &str| {
-                    sandbox.exec(&format!("{define}\nimport _judge\n{call}"), &exec_limits)
+                let code = if snapshot_has_harness(sandbox) {
+                    format!("import _judge\n{call}")
+                } else {
+                    format!("{}\nimport _judge\n{call}", define_harness())
                 };
-                match define_compiled_harness(sandbox) {
-                    Some(define) => match run(define)? {
-                        o if is_stale(&o) => run(&define_harness())?,
-                        o => o,
-                    },
-                    None => run(&define_harness())?,
-                }
+                sandbox.exec(&code, &exec_limits)?
             }
             Executor::Local(sandbox) => {
                 let limits = TurnLimits {
@@ -306,35 +252,32 @@ mod tests {
     }
 
     #[test]
-    fn the_marshalled_harness_defines_what_the_source_does_and_refuses_another_runtime() {
+    fn the_snapshot_defines_the_harness_and_the_fallback_defines_the_same() {
         let sandbox = start_sandbox::testutil::shared_sandbox();
+        assert!(snapshot_has_harness(sandbox));
         let names =
             "import _judge\nprint(sorted(n for n in vars(_judge) if not n.startswith('__')))";
-        let via = |define: &str| {
-            sandbox
-                .exec(&format!("{define}\n{names}"), &Limits::default())
-                .unwrap()
+        let run = |code: &str| {
+            let out = sandbox.exec(code, &Limits::default()).unwrap();
+            assert_eq!(out.status, Status::Finished, "{}", out.stderr);
+            out.stdout
         };
-        let compiled = define_compiled_harness(sandbox).expect("the harness compiles");
-        let (fast, slow) = (via(compiled), via(&define_harness()));
-        assert_eq!(fast.status, Status::Finished, "{}", fast.stderr);
-        assert_eq!(fast.stdout, slow.stdout);
-        assert!(fast.stdout.contains("'check'"), "{}", fast.stdout);
-        // Code marshalled by another runtime is refused, not loaded.
-        let version = sandbox
-            .exec("import sys\nprint(sys.version, end='')", &Limits::default())
-            .unwrap()
-            .stdout;
-        let other = compiled.replace(&python_str_literal(&version), "'0.0'");
-        assert_ne!(other, compiled);
-        assert!(is_stale(&via(&other)));
-        assert!(!is_stale(&fast));
+        let from_snapshot = run(names);
+        assert!(from_snapshot.contains("'check'"), "{from_snapshot}");
+        // An interpreter without it (an older server's) gets the same module from the fallback.
+        let defined = run(&format!(
+            "import sys\ndel sys.modules['_judge']\n{}\n{names}",
+            define_harness()
+        ));
+        assert_eq!(defined, from_snapshot);
+        // The next execution starts from the snapshot again: the harness is back.
+        assert_eq!(run(names), from_snapshot);
     }
 
     #[test]
     fn the_harness_defines_every_entry() {
         for entry in ["def call(", "def check(", "def asserts("] {
-            assert!(HARNESS.contains(entry), "{entry}");
+            assert!(GUEST_HARNESS.contains(entry), "{entry}");
         }
     }
 }

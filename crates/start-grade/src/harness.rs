@@ -65,6 +65,30 @@ from math import sqrt, sin, cos, tan, ceil, fabs, floor, gcd, exp, log, log2\nim
 from typing import List, Tuple\nimport numpy as np\nimport random\nimport heapq\n\
 from heapq import *\n";
 
+/// The module name the in-guest test harness ([`GUEST_HARNESS`]) is imported as.
+pub const GUEST_HARNESS_MODULE: &str = "_judge";
+
+/// The in-guest test harness for functional, HumanEval and MBPP tests: each test is one call
+/// (`call`, `check` or `asserts`) that runs the program as its benchmark's harness does and
+/// prints one JSON line saying what happened (see the file's own header). The runtime defines
+/// it in its snapshot, so a test pays neither for compiling it nor for the pages that loading
+/// it writes.
+pub const GUEST_HARNESS: &str = include_str!("guest_harness.py");
+
+/// Calls that exercise every path of [`GUEST_HARNESS`] (passed, a failed assert with both its
+/// sides, an error, a syntax error; each entry), run before the snapshot is taken: a fresh
+/// interpreter then starts with that code already specialized and its lazy state built, rather
+/// than rebuilding (and writing pages that a restore copies back) on every test. It leaves
+/// the harness's state as loading it does.
+pub const GUEST_HARNESS_WARM_UP: &str = "import _judge\n\
+for _p in ('return x + 1', 'return x', 'return 1 / 0', 'return (', 'print(x)'):\n    \
+_judge.check('    ' + _p + '\\n', 'def f(x):\\n', 'def check(c):\\n    assert c(1) == 2\\n', 'f', \
+1024, 100, 100)\n\
+_judge.call('def f(x):\\n    return [x, None]\\n', 'import math\\n', 'f', '[1]', 1024, 100, 100)\n\
+_judge.asserts('def f(x):\\n    return x\\n', 'import math\\n', 'y = 1\\n', 'assert f(y) == 2\\n', \
+True, 1024, 100, 100)\n\
+_judge._suite.clear()\ndel _judge, _p";
+
 /// How a stdin/stdout test's output is compared: the rule of the benchmark the test comes from
 /// (see the module doc for each). Written in a test file as `"compare": "livecodebench"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

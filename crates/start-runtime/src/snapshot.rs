@@ -2,7 +2,8 @@
 //! typical first calls made, then frozen with wasmtime-wizer so that every fresh instance starts
 //! from there in well under a millisecond.
 //!
-//! The snapshot also defines a small host-helper module, `_start`, that every fresh execution
+//! The snapshot also defines the [`DEFAULT_MODULES`] from source (the judge's harness), so that
+//! an execution imports them without compiling them, and a small host-helper module, `_start`, that every fresh execution
 //! calls: it reseeds `random`, numpy's global generator and sympy's own (a snapshot would
 //! otherwise replay the same random numbers in every instance), then runs the user's code as
 //! `__main__`.
@@ -27,6 +28,31 @@ pub const DEFAULT_PRELOAD: [&str; 7] = [
     "numpy",
     "sympy",
 ];
+
+/// A Python module defined from source before the snapshot is taken, so that every execution
+/// can import it for nothing: neither its compilation nor the pages that loading it writes
+/// (which a restore would copy back) are paid per call.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GuestModule {
+    /// The name it is imported as (its entry in `sys.modules`).
+    pub name: String,
+    /// Its source; its frames carry the file name `<start>`.
+    pub source: String,
+    /// Code run after it is defined when the spec warms up ([`SnapshotSpec::warm_up`]), so
+    /// that its hot paths are specialized and its lazy state built in the snapshot; empty for
+    /// none.
+    pub warm_up: String,
+}
+
+/// The modules every snapshot defines unless the user chooses others: the judge's harness
+/// ([`start_grade::harness::GUEST_HARNESS`]).
+pub fn default_modules() -> Vec<GuestModule> {
+    vec![GuestModule {
+        name: start_grade::harness::GUEST_HARNESS_MODULE.into(),
+        source: start_grade::harness::GUEST_HARNESS.into(),
+        warm_up: start_grade::harness::GUEST_HARNESS_WARM_UP.into(),
+    }]
+}
 
 /// The helper module's name inside the guest.
 pub const HELPER_MODULE: &str = "_start";
@@ -192,8 +218,11 @@ pub const DEFAULT_EXEC_FILENAME: &str = "<string>";
 pub struct SnapshotSpec {
     /// Modules imported before the snapshot (default [`DEFAULT_PRELOAD`]).
     pub preload: Vec<String>,
-    /// Whether to run typical first calls (numpy `det`, sympy `factorint`/`integrate`) so that a
-    /// user's first call does not pay for lazy initialization.
+    /// Modules defined from source after the preloads (default [`default_modules`]).
+    pub modules: Vec<GuestModule>,
+    /// Whether to run typical first calls (numpy `det`, sympy `factorint`/`integrate`, each
+    /// module's [`GuestModule::warm_up`]) so that a user's first call does not pay for lazy
+    /// initialization.
     pub warm_up: bool,
     /// Free heap the snapshot's allocator holds (allocated, then freed, before the snapshot),
     /// so that typical programs fit without growing memory: a wasm memory cannot shrink, so
@@ -209,6 +238,7 @@ impl Default for SnapshotSpec {
     fn default() -> Self {
         SnapshotSpec {
             preload: DEFAULT_PRELOAD.iter().map(|s| s.to_string()).collect(),
+            modules: default_modules(),
             warm_up: true,
             heap_headroom_bytes: DEFAULT_HEAP_HEADROOM_BYTES,
         }
@@ -226,14 +256,14 @@ impl SnapshotSpec {
     fn steps(&self) -> Vec<String> {
         let mut steps = Vec::new();
         steps.push(format!(
-            "import sys as _s, types as _t\n_m = _t.ModuleType({name:?})\n_m.__file__ = '<start>'\n\
-             exec(compile({src}, '<start>', 'exec'), _m.__dict__)\n_s.modules[{name:?}] = _m\n\
-             _s.excepthook = _m.excepthook\ndel _s, _t, _m",
-            name = HELPER_MODULE,
-            src = guest::python_str_literal(HELPER_SOURCE),
+            "{}\nimport sys as _s\n_s.excepthook = _s.modules[{HELPER_MODULE:?}].excepthook\ndel _s",
+            define_module(HELPER_MODULE, HELPER_SOURCE)
         ));
         for module in &self.preload {
             steps.push(format!("__import__({module:?})"));
+        }
+        for module in &self.modules {
+            steps.push(define_module(&module.name, &module.source));
         }
         if self.warm_up {
             let has = |m: &str| self.preload.iter().any(|p| p == m);
@@ -255,6 +285,14 @@ impl SnapshotSpec {
                 );
             }
         }
+        if self.warm_up {
+            steps.extend(
+                self.modules
+                    .iter()
+                    .filter(|m| !m.warm_up.is_empty())
+                    .map(|m| m.warm_up.clone()),
+            );
+        }
         // Leave `__main__` as a fresh interpreter has it: the preloads stay in `sys.modules`
         // but no names from the set-up linger in the user's namespace.
         steps.push(
@@ -273,6 +311,18 @@ impl SnapshotSpec {
         }
         steps
     }
+}
+
+/// The code that defines module `name` from `source` (compiled as `<start>`) in `sys.modules`,
+/// leaving no other names behind.
+pub fn define_module(name: &str, source: &str) -> String {
+    format!(
+        "import sys as _s, types as _t\n_m = _t.ModuleType({name})\n_m.__file__ = '<start>'\n\
+         exec(compile({src}, '<start>', 'exec'), _m.__dict__)\n_s.modules[{name}] = _m\n\
+         del _s, _t, _m",
+        name = guest::python_str_literal(name),
+        src = guest::python_str_literal(source),
+    )
 }
 
 struct BuildState {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use start_runtime::{DEFAULT_EXEC_FILENAME, Runtime, RuntimeOptions, TurnText};
+use start_runtime::{DEFAULT_EXEC_FILENAME, Runtime, RuntimeOptions, SnapshotSpec, TurnText};
 use wasmtime::{Engine, InstancePre, Linker};
 
 use crate::engine::{self, EngineSettings, EpochTicker};
@@ -221,6 +221,11 @@ impl Sandbox {
                 reaper,
             }),
         })
+    }
+
+    /// What the snapshot every execution starts from holds (its preloads and defined modules).
+    pub fn snapshot_spec(&self) -> &SnapshotSpec {
+        self.inner.runtime.snapshot_spec()
     }
 
     /// The cache folder in use.

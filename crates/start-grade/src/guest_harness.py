@@ -1,7 +1,8 @@
 # The judge's in-guest harness for functional, HumanEval and MBPP tests (stdio tests need none:
-# each is a fresh execution whose stdout the host captures). Loaded once per interpreter as the
-# module `_judge`; each test is one call that prints one JSON line saying what happened. Its
-# frames are `<start>` so tracebacks begin at the program.
+# each is a fresh execution whose stdout the host captures). Defined in the runtime's snapshot as
+# the module `_judge` (a runtime without it gets it defined by the host's first call); each test
+# is one call that prints one JSON line saying what happened. Its frames are `<start>` so
+# tracebacks begin at the program.
 #
 # The namespaces follow each benchmark's harness: HumanEval and MBPP execute the program and its
 # tests as one program in one fresh dict (so a check sees the prompt's helpers and globals, and
