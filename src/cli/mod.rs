@@ -102,7 +102,7 @@ impl RuntimeArgs {
 /// start-up and an unmap of each at exit, ~4 ms of a short command, for slots it never uses;
 /// every slot has the same limits and isolation.
 pub fn instances_for(workers: usize) -> u32 {
-    let slots = 16usize.saturating_add(workers.saturating_mul(8));
+    let slots = 16usize.saturating_add(workers.saturating_mul(16));
     u32::try_from(slots).map_or(u32::MAX, |n| n.max(1))
 }
 
