@@ -84,12 +84,14 @@ pub(super) struct Runner<'a> {
     executor: Executor<'a>,
     opts: &'a JudgeOptions,
     one_shot: bool,
+    /// Whether a local snapshot defines the harness ([`snapshot_has_harness`]), checked once.
+    harness_in_snapshot: bool,
     session: Option<Session>,
 }
 
-/// The code that defines the harness where the interpreter lacks it (a runtime whose snapshot
-/// was built without it, such as an older server's), compiling its source (~4 ms); where the
-/// snapshot defines it, as ours does, it costs one dictionary lookup.
+/// The code that defines the harness where a remote interpreter lacks it (a server whose
+/// snapshot was built without it, such as an older one's), compiling its source (~4 ms); where
+/// the snapshot defines it, as ours does, it costs one dictionary lookup.
 fn define_harness() -> String {
     format!(
         "import sys as _s\nif {name} not in _s.modules: exec({define}, {{}})\ndel _s",
@@ -99,7 +101,8 @@ fn define_harness() -> String {
 }
 
 /// Whether `sandbox`'s snapshot defines this harness, byte for byte: then a test only imports
-/// it. Otherwise each fresh execution (or session) defines it first.
+/// it. Otherwise each fresh execution (or session) defines it first, replacing whatever the
+/// snapshot holds under its name ([`define_module`], unguarded).
 fn snapshot_has_harness(sandbox: &Sandbox) -> bool {
     sandbox
         .snapshot_spec()
@@ -111,10 +114,15 @@ fn snapshot_has_harness(sandbox: &Sandbox) -> bool {
 impl<'a> Runner<'a> {
     /// A runner for a suite of `tests` tests.
     pub fn new(executor: Executor<'a>, opts: &'a JudgeOptions, tests: usize) -> Self {
+        let harness_in_snapshot = match &executor {
+            Executor::Local(sandbox) => snapshot_has_harness(sandbox),
+            Executor::Remote(_) => false,
+        };
         Runner {
             executor,
             opts,
             one_shot: tests == 1,
+            harness_in_snapshot,
             session: None,
         }
     }
@@ -138,8 +146,9 @@ impl<'a> Runner<'a> {
                     ..SessionLimits::default()
                 },
             )?;
-            if !snapshot_has_harness(sandbox) {
-                let out = s.run(&define_harness(), &TurnLimits::default())?;
+            if !self.harness_in_snapshot {
+                let define = define_module(GUEST_HARNESS_MODULE, GUEST_HARNESS);
+                let out = s.run(&define, &TurnLimits::default())?;
                 if out.status != Status::Finished {
                     return Err(start_sandbox::Error::Invalid(format!(
                         "the judge harness failed to load: {}",
@@ -167,10 +176,11 @@ impl<'a> Runner<'a> {
         };
         let outcome = match self.executor {
             Executor::Local(sandbox) if self.one_shot => {
-                let code = if snapshot_has_harness(sandbox) {
+                let code = if self.harness_in_snapshot {
                     format!("import _judge\n{call}")
                 } else {
-                    format!("{}\nimport _judge\n{call}", define_harness())
+                    let define = define_module(GUEST_HARNESS_MODULE, GUEST_HARNESS);
+                    format!("{define}\nimport _judge\n{call}")
                 };
                 sandbox.exec(&code, &exec_limits)?
             }

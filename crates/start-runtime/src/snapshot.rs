@@ -2,9 +2,9 @@
 //! typical first calls made, then frozen with wasmtime-wizer so that every fresh instance starts
 //! from there in well under a millisecond.
 //!
-//! The snapshot also defines the [`DEFAULT_MODULES`] from source (the judge's harness), so that
-//! an execution imports them without compiling them, and a small host-helper module, `_start`, that every fresh execution
-//! calls: it reseeds `random`, numpy's global generator and sympy's own (a snapshot would
+//! The snapshot also defines the [`default_modules`] from source (the judge's harness), so that
+//! an execution imports them without compiling them, and a small host-helper module, `_start`,
+//! that every fresh execution calls: it reseeds `random`, numpy's global generator and sympy's own (a snapshot would
 //! otherwise replay the same random numbers in every instance), then runs the user's code as
 //! `__main__`.
 
@@ -474,6 +474,16 @@ mod tests {
             assert!(TurnText::cell(bad, "1").is_err(), "{bad:?}");
         }
         assert!(TurnText::exec(1, "solution.py", "1").is_ok());
+    }
+
+    #[test]
+    fn the_cache_key_follows_the_defined_modules() {
+        let default = SnapshotSpec::default();
+        let mut changed = default.clone();
+        changed.modules[0].source.push_str("\nx = 1\n");
+        assert_ne!(default.cache_key(), changed.cache_key());
+        changed.modules.clear();
+        assert_ne!(default.cache_key(), changed.cache_key());
     }
 
     #[test]
