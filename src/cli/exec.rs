@@ -6,9 +6,22 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use start_sandbox::Outcome;
+use start_sandbox::{Outcome, SandboxOptions};
 
 use super::{LimitArgs, RuntimeArgs, exit_code, read_text};
+
+/// One execution, then the process exits: no pristine template to restore from and nothing
+/// to restore (a restore would only serve a next execution), the guest torn down on this
+/// thread before the command returns, and the pool sized for one thread. The guest is a new
+/// instance in the snapshot's state, as every execution's is.
+fn one_shot() -> SandboxOptions {
+    SandboxOptions {
+        max_instances: super::instances_for(1),
+        reuse_instances: 0,
+        teardown_in_background: false,
+        ..SandboxOptions::default()
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -56,7 +69,13 @@ pub fn run(args: ExecArgs) -> Result<ExitCode> {
     let outcome = if args.daemon.daemon {
         args.daemon.exec(&code, &limits)?
     } else {
-        args.runtime.sandbox_for(1)?.exec(&code, &limits)?
+        let sandbox = args.runtime.sandbox_with(one_shot())?;
+        let outcome = sandbox.exec(&code, &limits)?;
+        // The guest is gone (its scratch folder removed) by now; what the sandbox still holds
+        // is mappings and a ticker thread, which the process's exit releases at once, without
+        // unmapping slot by slot first.
+        std::mem::forget(sandbox);
+        outcome
     };
     if args.json {
         println!("{}", serde_json::to_string(&outcome)?);
