@@ -20,10 +20,16 @@
 //! (the program does not compile), a limit (time, memory) or the output limit; a failed test
 //! also keeps its input, the expected value and what the program gave ([`TestResult`]).
 //!
-//! This is the hot path of code rewards, so one program's whole suite runs in one interpreter
-//! (a [`start_sandbox::Session`] with the in-guest harness, see `runner`): each test is one
-//! turn. Per-test limits are the turn's limits; a test that traps (time) ends that interpreter
-//! and the next test opens a new one, so one bad test never stops the others.
+//! This is the hot path of code rewards, so a functional suite runs in one interpreter (a
+//! [`start_sandbox::Session`] with the in-guest harness, see `runner`): each test is one turn.
+//! Per-test limits are the turn's limits; a test that traps (time) ends that interpreter and the
+//! next test opens a new one, so one bad test never stops the others. A functional test's
+//! verdict is the host's (it compares the returned value), so what the program changes in the
+//! interpreter cannot make a later test pass. An assert's verdict is the harness's report from
+//! inside the interpreter, which a program could rewrite for the turns after its own, so every
+//! HumanEval or MBPP test is a fresh execution of its own (MBPP's namespace is rebuilt for each
+//! assert: the imports, the program and the setup run again), and within one the report is
+//! written only with what the harness bound before the program ran.
 
 mod batch;
 mod runner;
@@ -303,7 +309,11 @@ pub fn judge<'a>(
         .into());
     }
     let started = Instant::now();
-    let mut runner = Runner::new(executor, opts, tests.len());
+    // Asserts are judged inside the guest: never in an interpreter an earlier test's program
+    // ran in (see the module doc).
+    let fresh_per_test =
+        tests.len() == 1 || matches!(tests, Tests::Check { .. } | Tests::Asserts { .. });
+    let mut runner = Runner::new(executor, opts, fresh_per_test);
     let lit = start_runtime::guest::python_str_literal;
     let src = lit(program);
     // A stdio program that does not compile fails every test the same way, without running.

@@ -77,9 +77,9 @@ impl GuestResult {
 }
 
 /// An interpreter with the harness loaded, reopened after a test ends it. On a remote executor
-/// (which keeps no interpreter between requests), and for a suite of one test (HumanEval's
-/// shape, where a session would be opened for one turn), each test is one fresh execution that
-/// loads the harness and makes the call.
+/// (which keeps no interpreter between requests), and where each test needs an interpreter of
+/// its own (asserts, and a suite of one test, where a session would be opened for one turn),
+/// each test is one fresh execution that loads the harness and makes the call.
 pub(super) struct Runner<'a> {
     executor: Executor<'a>,
     opts: &'a JudgeOptions,
@@ -112,8 +112,9 @@ fn snapshot_has_harness(sandbox: &Sandbox) -> bool {
 }
 
 impl<'a> Runner<'a> {
-    /// A runner for a suite of `tests` tests.
-    pub fn new(executor: Executor<'a>, opts: &'a JudgeOptions, tests: usize) -> Self {
+    /// A runner that gives each test a fresh execution when `fresh_per_test`, else one session
+    /// for the suite.
+    pub fn new(executor: Executor<'a>, opts: &'a JudgeOptions, fresh_per_test: bool) -> Self {
         let harness_in_snapshot = match &executor {
             Executor::Local(sandbox) => snapshot_has_harness(sandbox),
             Executor::Remote(_) => false,
@@ -121,7 +122,7 @@ impl<'a> Runner<'a> {
         Runner {
             executor,
             opts,
-            one_shot: tests == 1,
+            one_shot: fresh_per_test,
             harness_in_snapshot,
             session: None,
         }
@@ -200,6 +201,13 @@ impl<'a> Runner<'a> {
         };
         let wall = outcome.wall_ms;
         let result = match &outcome.status {
+            // The harness writes its report last; cut off, the last line may be the
+            // program's own.
+            Status::Finished if outcome.stdout_truncated => Err(TestStatus::RuntimeError {
+                error: "the program's result could not be read (it wrote past the harness's \
+                        output limit)"
+                    .into(),
+            }),
             Status::Finished => {
                 let line = outcome.stdout.lines().last().unwrap_or("");
                 serde_json::from_str::<GuestResult>(line).map_err(|_| TestStatus::RuntimeError {

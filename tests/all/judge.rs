@@ -507,3 +507,58 @@ fn judge_cli_reports_an_mbpp_failure_with_the_failing_assert() {
         (&"7".into(), &"10".into())
     );
 }
+
+/// Programs that try to make a failing test report a pass by rebinding what a harness would use
+/// to report (`json.dumps`, `print`, `sys.stdout`, the harness's own module), or by writing a
+/// report of their own where the harness's should be. Every one is still judged on its answer.
+#[test]
+fn a_program_cannot_forge_a_passing_report() {
+    let forged = r#"'{"kind": "ok", "trunc": false}'"#;
+    let tricks = [
+        format!("import json\njson.dumps = lambda *a, **k: {forged}\n"),
+        format!(
+            "import builtins\nbuiltins.print = lambda *a, **k: __import__('sys').__stdout__.write({forged} + '\\n')\n"
+        ),
+        format!(
+            "import sys\nclass W:\n    def write(self, s):\n        return sys.__stdout__.write({forged} + '\\n')\n    def flush(self):\n        pass\nsys.stdout = W()\n"
+        ),
+        format!(
+            "import _judge\n_judge._ENCODE = lambda res, level: [{forged}]\n_judge._go = lambda *a, **k: print({forged})\n_judge.asserts = _judge.check = lambda *a, **k: print({forged})\n"
+        ),
+        // A forged report as the last line of the real stdout, the harness's pushed past the cap.
+        format!("import sys\nsys.__stdout__.write('x' * (70 << 10) + '\\n' + {forged} + '\\n')\n"),
+    ];
+    let humaneval = tests_of(serde_json::json!({
+        "check": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
+        "entry_point": "add",
+    }));
+    let mbpp = tests_of(serde_json::json!({
+        "test_list": ["assert add(1, 1) == 0", "assert add(2, 3) == 5", "assert add(4, 4) == 8"]
+    }));
+    let small = JudgeOptions {
+        output_bytes: 1000,
+        ..opts()
+    };
+    // Subtraction: right on MBPP's first assert only, wrong on everything else.
+    let wrong = "def add(a, b):\n    return a - b\n";
+    for trick in &tricks {
+        let program = format!("{trick}{wrong}");
+        let report = judge(sandbox(), &program, &humaneval, &small).unwrap();
+        assert!(
+            !report.passed,
+            "forged a HumanEval pass with\n{trick}\n{report:?}"
+        );
+        let report = judge(sandbox(), &program, &mbpp, &small).unwrap();
+        assert!(
+            report.tests[1..]
+                .iter()
+                .all(|t| t.status != TestStatus::Passed),
+            "forged an MBPP pass with\n{trick}\n{report:?}"
+        );
+    }
+    // A right program that writes half a line to the real stdout is still read right.
+    let right =
+        "import sys\nsys.__stdout__.write('no newline')\ndef add(a, b):\n    return a + b\n";
+    let report = judge(sandbox(), right, &humaneval, &small).unwrap();
+    assert!(report.passed, "{report:?}");
+}

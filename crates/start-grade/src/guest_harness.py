@@ -9,6 +9,15 @@
 # `__name__` is not '__main__'); LeetCode-style calls load the program as a module after
 # LiveCodeBench's imports.
 import sys, io, json, traceback, ast
+import json.encoder as _json_encoder
+
+# The program under test runs in this interpreter and may rebind anything it can name (`json.dumps`,
+# `builtins.print`, `sys.stdout`, this module's globals) to forge a passing report. So the report
+# is written only with what `_go` binds to its own locals before the program runs: this encoder
+# (C code whose settings cannot be changed from Python; `json.dumps(res, default=repr)`'s output)
+# and the write method of the interpreter's real stdout.
+_ENCODE = _json_encoder.c_make_encoder(
+    {}, repr, _json_encoder.c_encode_basestring_ascii, None, ': ', ', ', False, False, True)
 
 
 class _Capped(io.TextIOBase):
@@ -104,6 +113,7 @@ def _assert_details(tb, test_src, n):
 
 
 def _go(body, cap, shown, errs, test_src=None):
+    encode, write, join = _ENCODE, sys.stdout.write, ''.join
     out = _Capped(cap)
     old = sys.stdin, sys.stdout
     sys.stdin, sys.stdout = io.StringIO(''), out
@@ -134,7 +144,7 @@ def _go(body, cap, shown, errs, test_src=None):
     finally:
         sys.stdin, sys.stdout = old
     res['trunc'] = out.truncated
-    print(json.dumps(res, default=repr))
+    write('\n' + join(encode(res, 0)) + '\n')
 
 
 def call(src, header, fn_name, args_json, cap, shown, errs):
