@@ -10,6 +10,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 use crate::engine::ticks_for;
+use crate::faults::FaultCount;
 use crate::output::{CappedPipe, Captured};
 use crate::quota::FileBudget;
 use crate::scratch::Scratch;
@@ -110,6 +111,11 @@ pub(crate) struct Guest {
     /// Whether every call so far returned normally (no trap, no timeout): only such a guest's
     /// state is fully known and may be restored for reuse.
     returned: bool,
+    /// Page faults its calls took since the recycler last scanned its memory
+    /// ([`crate::faults`]): while 0, the pages it has written are the ones in `written`.
+    faults_since_scan: u64,
+    /// The private (written) pages the last scan found, as `(offset, bytes)` runs.
+    written: Option<Vec<(usize, usize)>>,
     // Dropped after the store: the guest's files live here.
     scratch: Scratch,
 }
@@ -219,6 +225,8 @@ impl Guest {
             stderr,
             metered,
             returned: true,
+            faults_since_scan: 0,
+            written: None,
             scratch,
         })
     }
@@ -251,6 +259,21 @@ impl Guest {
     /// Whether every call so far returned normally.
     pub fn returned(&self) -> bool {
         self.returned
+    }
+
+    /// The pages it has written as the last scan found them, while none can have become
+    /// written since (its calls took no page fault): a restore may copy these back unscanned.
+    pub fn written_unchanged(&self) -> Option<&[(usize, usize)]> {
+        match (&self.written, self.faults_since_scan) {
+            (Some(runs), 0) => Some(runs),
+            _ => None,
+        }
+    }
+
+    /// Records what a scan of its memory found.
+    pub fn scanned(&mut self, written: Vec<(usize, usize)>) {
+        self.written = Some(written);
+        self.faults_since_scan = 0;
     }
 
     /// The guest's linear memory as raw parts, for restoring it in place.
@@ -296,6 +319,7 @@ impl Guest {
                 .map_err(|e| Error::engine("setting fuel", e))?;
         }
         let started = Instant::now();
+        let faults = FaultCount::start();
         let (store, memory, alloc, turn) = (&mut self.store, self.memory, &self.alloc, &self.turn);
         let raw = block_on(async {
             let call = async {
@@ -310,6 +334,7 @@ impl Guest {
             }
         })?;
         let wall = started.elapsed();
+        self.faults_since_scan = self.faults_since_scan.saturating_add(faults.taken());
         self.returned &= matches!(raw, Raw::Returned(_));
         let fuel_used = match (fuel_budget, budget.fuel) {
             (Some(given), Some(_)) => {

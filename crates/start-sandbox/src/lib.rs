@@ -44,6 +44,8 @@ mod error;
 #[cfg(feature = "runtime")]
 mod exec;
 #[cfg(feature = "runtime")]
+mod faults;
+#[cfg(feature = "runtime")]
 mod instance;
 #[cfg(feature = "runtime")]
 mod output;

@@ -5,7 +5,10 @@
 //! every page the interpreter writes costs a page fault and a copy, and tearing it down costs
 //! an unmap; for a small program that is most of an execution's time. A restored instance
 //! keeps the pages it wrote: only those (found with [`PageMap`]) are copied back from a
-//! pristine template instance, and the next execution finds them already mapped.
+//! pristine template instance, and the next execution finds them already mapped. The scan
+//! walks the page tables of the whole memory, the largest part of a small execution's restore;
+//! it is skipped when the guest's calls took no page fault since the last one, since then no
+//! page can have become written (see [`crate::faults`]), and the last scan's pages are copied.
 //!
 //! Restoring is exact: afterwards every byte of memory equals the template's, every mutable
 //! global its initial value, the memory its initial size; tables and segments cannot have
@@ -59,6 +62,8 @@ pub(crate) struct Recycler {
     max_idle: usize,
     max_restore_bytes: usize,
     reused: AtomicU64,
+    /// Restores that copied back the last scan's pages without scanning again.
+    unscanned: AtomicU64,
 }
 
 impl Recycler {
@@ -107,6 +112,7 @@ impl Recycler {
             max_idle,
             max_restore_bytes,
             reused: AtomicU64::new(0),
+            unscanned: AtomicU64::new(0),
         }))
     }
 
@@ -176,14 +182,21 @@ impl Recycler {
         if len != self.template.len {
             return Err("the memory grew");
         }
-        let mut regions = Vec::new();
-        let mut total = 0usize;
-        self.pagemap
-            .written(base, len, |offset, bytes| {
-                regions.push((offset, bytes));
-                total += bytes;
-            })
-            .map_err(|_| "the page scan failed")?;
+        let regions = match guest.written_unchanged() {
+            Some(known) => {
+                self.unscanned.fetch_add(1, Ordering::Relaxed);
+                known.to_vec()
+            }
+            None => {
+                let mut regions = Vec::new();
+                self.pagemap
+                    .written(base, len, |offset, bytes| regions.push((offset, bytes)))
+                    .map_err(|_| "the page scan failed")?;
+                guest.scanned(regions.clone());
+                regions
+            }
+        };
+        let total: usize = regions.iter().map(|&(_, bytes)| bytes).sum();
         if total > self.max_restore_bytes {
             return Err("too many pages written");
         }
@@ -272,6 +285,37 @@ mod tests {
             assert_eq!(format!("{now:?}"), format!("{value:?}"), "{name}");
         }
         assert_eq!(std::fs::read_dir(guest.scratch_dir()).unwrap().count(), 0);
+
+        // Unscanned restores (the calls took no page fault) are exact too: executions that
+        // write what the last ones did, then one that writes new pages, then those again.
+        let programs = [
+            "x = [i * i for i in range(1000)]",
+            "x = [i * i for i in range(1000)]",
+            "import sys\nfor m in list(sys.modules.values()):\n    m.__dict__['_seen'] = 1",
+            "x = [i * i for i in range(1000)]",
+            "x = [i * i for i in range(1000)]",
+        ];
+        let unscanned_before = recycler.unscanned.load(Ordering::Relaxed);
+        for code in programs {
+            let source = start_runtime::TurnText::exec(7, "<string>", code).unwrap();
+            let (outcome, _) = guest.turn(&source, &budget(&Limits::default())).unwrap();
+            assert_eq!(
+                outcome.status,
+                crate::Status::Finished,
+                "{}",
+                outcome.stderr
+            );
+            recycler.restore(&mut guest).unwrap();
+            let (base, len) = guest.memory_raw();
+            // SAFETY: as above.
+            let mine = unsafe { std::slice::from_raw_parts(base, len) };
+            let first_difference = mine.iter().zip(pristine).position(|(a, b)| a != b);
+            assert_eq!(first_difference, None, "memory differs after {code:?}");
+        }
+        assert!(
+            recycler.unscanned.load(Ordering::Relaxed) > unscanned_before,
+            "no restore skipped its scan"
+        );
 
         // And it runs again like a fresh one.
         let (again, _) = guest
