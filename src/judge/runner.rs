@@ -83,7 +83,7 @@ impl GuestResult {
 pub(super) struct Runner<'a> {
     executor: Executor<'a>,
     opts: &'a JudgeOptions,
-    one_shot: bool,
+    fresh_per_test: bool,
     /// Whether a local snapshot defines the harness ([`snapshot_has_harness`]), checked once.
     harness_in_snapshot: bool,
     session: Option<Session>,
@@ -122,7 +122,7 @@ impl<'a> Runner<'a> {
         Runner {
             executor,
             opts,
-            one_shot: fresh_per_test,
+            fresh_per_test,
             harness_in_snapshot,
             session: None,
         }
@@ -176,7 +176,7 @@ impl<'a> Runner<'a> {
             ..Limits::default()
         };
         let outcome = match self.executor {
-            Executor::Local(sandbox) if self.one_shot => {
+            Executor::Local(sandbox) if self.fresh_per_test => {
                 let code = if self.harness_in_snapshot {
                     format!("import _judge\n{call}")
                 } else {

@@ -261,17 +261,19 @@ impl Guest {
         self.returned
     }
 
-    /// The pages it has written as the last scan found them, while none can have become
+    /// Takes the pages it has written as the last scan found them, while none can have become
     /// written since (its calls took no page fault): a restore may copy these back unscanned.
-    pub fn written_unchanged(&self) -> Option<&[(usize, usize)]> {
-        match (&self.written, self.faults_since_scan) {
-            (Some(runs), 0) => Some(runs),
-            _ => None,
+    /// Hand them back with [`Guest::keep_written`].
+    pub fn take_written_unchanged(&mut self) -> Option<Vec<(usize, usize)>> {
+        if self.faults_since_scan == 0 {
+            self.written.take()
+        } else {
+            None
         }
     }
 
-    /// Records what a scan of its memory found.
-    pub fn scanned(&mut self, written: Vec<(usize, usize)>) {
+    /// Records the pages it has written as of now (found by a scan, or unchanged since one).
+    pub fn keep_written(&mut self, written: Vec<(usize, usize)>) {
         self.written = Some(written);
         self.faults_since_scan = 0;
     }

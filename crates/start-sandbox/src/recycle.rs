@@ -182,17 +182,16 @@ impl Recycler {
         if len != self.template.len {
             return Err("the memory grew");
         }
-        let regions = match guest.written_unchanged() {
+        let regions = match guest.take_written_unchanged() {
             Some(known) => {
                 self.unscanned.fetch_add(1, Ordering::Relaxed);
-                known.to_vec()
+                known
             }
             None => {
                 let mut regions = Vec::new();
                 self.pagemap
                     .written(base, len, |offset, bytes| regions.push((offset, bytes)))
                     .map_err(|_| "the page scan failed")?;
-                guest.scanned(regions.clone());
                 regions
             }
         };
@@ -200,7 +199,7 @@ impl Recycler {
         if total > self.max_restore_bytes {
             return Err("too many pages written");
         }
-        for (offset, bytes) in regions {
+        for &(offset, bytes) in &regions {
             // SAFETY: both ranges lie inside memories of `len` bytes (the scan only reports
             // pages of `[base, base + len)`); the template's is only ever read, the guest's is
             // not in use (we hold it by `&mut`), and two instances never share memory.
@@ -212,6 +211,7 @@ impl Recycler {
                 );
             }
         }
+        guest.keep_written(regions);
         let (instance, store) = guest.instance_mut();
         for (name, value) in &self.template.globals {
             let global = instance
@@ -235,6 +235,22 @@ mod tests {
     use super::*;
     use crate::exec::budget;
     use crate::{Limits, Sandbox, SandboxOptions};
+
+    /// Panics unless `guest`'s memory equals the template's byte for byte (after `code` ran and
+    /// the guest was restored).
+    fn assert_memory_is_the_templates(recycler: &Recycler, guest: &mut Guest, code: &str) {
+        let (base, len) = guest.memory_raw();
+        assert_eq!(len, recycler.template.len);
+        // SAFETY: both point at `len` bytes of live linear memory; nothing runs meanwhile.
+        let (mine, pristine) = unsafe {
+            (
+                std::slice::from_raw_parts(base, len),
+                std::slice::from_raw_parts(recycler.template.base, len),
+            )
+        };
+        let first_difference = mine.iter().zip(pristine).position(|(a, b)| a != b);
+        assert_eq!(first_difference, None, "memory differs after {code:?}");
+    }
 
     #[test]
     fn a_restored_guest_equals_the_template_byte_for_byte() {
@@ -265,17 +281,7 @@ mod tests {
 
         let copied = recycler.restore(&mut guest).unwrap();
         assert!(copied > 0);
-        let (base, len) = guest.memory_raw();
-        assert_eq!(len, recycler.template.len);
-        // SAFETY: both point at `len` bytes of live linear memory; nothing runs meanwhile.
-        let (mine, pristine) = unsafe {
-            (
-                std::slice::from_raw_parts(base, len),
-                std::slice::from_raw_parts(recycler.template.base, len),
-            )
-        };
-        let first_difference = mine.iter().zip(pristine).position(|(a, b)| a != b);
-        assert_eq!(first_difference, None, "memory differs from the snapshot");
+        assert_memory_is_the_templates(recycler, &mut guest, code);
         let (instance, store) = guest.instance_mut();
         for (name, value) in &recycler.template.globals {
             let now = instance
@@ -306,11 +312,7 @@ mod tests {
                 outcome.stderr
             );
             recycler.restore(&mut guest).unwrap();
-            let (base, len) = guest.memory_raw();
-            // SAFETY: as above.
-            let mine = unsafe { std::slice::from_raw_parts(base, len) };
-            let first_difference = mine.iter().zip(pristine).position(|(a, b)| a != b);
-            assert_eq!(first_difference, None, "memory differs after {code:?}");
+            assert_memory_is_the_templates(recycler, &mut guest, code);
         }
         assert!(
             recycler.unscanned.load(Ordering::Relaxed) > unscanned_before,
