@@ -71,10 +71,7 @@ pub fn run(args: ExecArgs) -> Result<ExitCode> {
     } else {
         let sandbox = args.runtime.sandbox_with(one_shot())?;
         let outcome = sandbox.exec(&code, &limits)?;
-        // The guest is gone (its scratch folder removed) by now; what the sandbox still holds
-        // is mappings and a ticker thread, which the process's exit releases at once, without
-        // unmapping slot by slot first.
-        std::mem::forget(sandbox);
+        sandbox.release_for_exit();
         outcome
     };
     if args.json {

@@ -94,6 +94,7 @@ pub fn run(args: JudgeArgs) -> Result<ExitCode> {
             })?;
             let executor = args.executor.open(&args.runtime, 1)?;
             let report = judge(executor.executor(), &program, &tests, &opts)?;
+            executor.release_for_exit();
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.passed {
                 ExitCode::SUCCESS
@@ -133,6 +134,7 @@ fn batch(args: &JudgeArgs, input: &PathBuf, opts: &JudgeOptions) -> Result<ExitC
         &|bytes| bar.set_position(bytes),
         &mut |e| bar.suspend(|| eprintln!("start judge: {e}; skipped")),
     )?;
+    executor.release_for_exit();
     bar.finish_and_clear();
     eprintln!(
         "start judge: {} of {} programs passed{}",

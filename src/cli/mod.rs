@@ -130,6 +130,14 @@ pub enum ExecutorHandle {
 }
 
 impl ExecutorHandle {
+    /// Ends a local sandbox as the command exits ([`Sandbox::release_for_exit`]: scratch
+    /// folders removed, mappings left to the exit); a server's client is dropped.
+    pub fn release_for_exit(self) {
+        if let ExecutorHandle::Local(sandbox) = self {
+            sandbox.release_for_exit();
+        }
+    }
+
     /// The executor to hand to the library.
     pub fn executor(&self) -> Executor<'_> {
         match self {

@@ -128,6 +128,10 @@ pub fn run(args: ScoreArgs) -> Result<std::process::ExitCode> {
     let bar = bytes_bar(input, "score", args.runtime.quiet);
     let progress = |b: u64| bar.set_position(b);
     let s = rft::score_stream(&scorer, reader(input)?, &mut out, jobs, &progress)?;
+    drop(scorer);
+    if let Some(executor) = executor {
+        executor.release_for_exit();
+    }
     bar.finish_and_clear();
     eprintln!(
         "{} trajectories: {} right, {} wrong, {} undecided ({} by sympy); {} bad lines",

@@ -289,6 +289,14 @@ impl Guest {
         (self.instance, &mut self.store)
     }
 
+    /// Removes the scratch folder and leaves the instance (its store, memory and pool slot) to
+    /// the process's exit; see [`crate::Sandbox::release_for_exit`].
+    pub fn release_for_exit(self) {
+        let Guest { store, scratch, .. } = self;
+        std::mem::forget(store);
+        drop(scratch);
+    }
+
     /// The host folder the guest sees as `/`.
     #[cfg(test)]
     pub fn scratch_dir(&self) -> &std::path::Path {

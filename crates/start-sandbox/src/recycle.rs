@@ -142,6 +142,16 @@ impl Recycler {
         }
     }
 
+    /// Removes the scratch folders of the guests it keeps (ready ones, the template) and leaves
+    /// their memory to the process's exit; see [`crate::Sandbox::release_for_exit`].
+    pub fn release_for_exit(self) {
+        let ready = self.ready.into_inner().unwrap_or_else(|p| p.into_inner());
+        for guest in ready.idle {
+            guest.release_for_exit();
+        }
+        self.template._guest.release_for_exit();
+    }
+
     /// How many executions so far ran in a restored guest.
     pub fn reused(&self) -> u64 {
         self.reused.load(Ordering::Relaxed)

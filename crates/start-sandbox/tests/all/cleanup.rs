@@ -64,3 +64,25 @@ fn a_15000_deep_tree_is_removed_and_the_host_survives() {
     let next = sandbox().exec("print(1)", &Limits::default()).unwrap();
     assert_eq!(next.stdout, "1\n");
 }
+
+#[test]
+fn release_for_exit_leaves_no_scratch_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox::Sandbox::new(start_sandbox::SandboxOptions {
+        scratch_root: Some(root.path().to_path_buf()),
+        max_instances: 32,
+        ..Default::default()
+    })
+    .expect("sandbox");
+    for _ in 0..3 {
+        let out = sandbox
+            .exec("open('f', 'w').write('x')", &Limits::default())
+            .expect("host failure");
+        assert_eq!(out.status, Status::Finished, "{}", out.stderr);
+    }
+    // The template and the restored instances each hold a folder until now.
+    assert!(std::fs::read_dir(root.path()).unwrap().count() > 0);
+    sandbox.release_for_exit();
+    let left: Vec<_> = std::fs::read_dir(root.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
