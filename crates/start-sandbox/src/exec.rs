@@ -310,9 +310,9 @@ impl Sandbox {
     /// Ends this sandbox in a process about to exit: waits for the teardowns still queued,
     /// removes the scratch folders of the instances it keeps (those ready for reuse and the
     /// template), and leaves the rest (memory mappings, engine, ticker thread) to the exit,
-    /// which releases it all at once. Dropping it instead unmaps instance by instance: ~10 ms
-    /// of CPU for `start judge` on a handful of instances, more than its first 20 programs.
-    /// While another clone, an open session or an execution's [`Cleanup`] shares the sandbox,
+    /// which releases it all at once; dropping it instead unmaps instance by instance (see
+    /// BENCHMARKS.md for what that costs `start judge`). Only for a process that is about to
+    /// exit: what it leaves stays mapped until then. While another clone, an open session or an execution's [`Cleanup`] shares the sandbox,
     /// this is an ordinary drop.
     pub fn release_for_exit(self) {
         let Ok(inner) = Arc::try_unwrap(self.inner) else {
