@@ -29,6 +29,10 @@ pub(crate) struct FileBudget {
     entries: u64,
     open: u64,
     refused: Option<Limit>,
+    /// Whether the guest has called anything that can add an entry to the scratch folder
+    /// (whatever the call returned): while false, the folder holds what it held when this
+    /// budget began.
+    may_have_added: bool,
 }
 
 impl FileBudget {
@@ -46,7 +50,16 @@ impl FileBudget {
             entries: 0,
             open: 0,
             refused: None,
+            may_have_added: false,
         }
+    }
+
+    /// Whether the guest may have added an entry to the scratch folder under this budget: it
+    /// called `path_open` with `O_CREAT`, `path_create_directory`, `path_symlink`, `path_link`
+    /// or `path_rename` (the only preview-1 calls that add a name), successfully or not. When
+    /// false, a folder that was empty is empty still, and emptying it can be skipped.
+    pub fn may_have_added(&self) -> bool {
+        self.may_have_added
     }
 
     /// The limit a call was refused by since the last call of this, if any.
@@ -266,10 +279,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         )| {
             Box::new(async move {
                 let (mut memory, wasi, budget) = parts(&mut caller)?;
+                let flags = Oflags::from_bits_truncate(oflags as u16);
+                budget.may_have_added |= flags.contains(Oflags::CREAT);
                 if let Some(errno) = budget.check_open() {
                     return Ok(errno);
                 }
-                let flags = Oflags::from_bits_truncate(oflags as u16);
                 let existing = path_stat(wasi, &mut memory, dirfd, ptr, len).await;
                 let creates = flags.contains(Oflags::CREAT) && existing.is_none();
                 if creates && let Some(errno) = budget.check_entry() {
@@ -339,6 +353,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         |mut caller: Caller<'_, HostState>, (dirfd, ptr, len): (i32, i32, i32)| {
             Box::new(async move {
                 let (mut memory, wasi, budget) = parts(&mut caller)?;
+                budget.may_have_added = true;
                 if let Some(errno) = budget.check_entry() {
                     return Ok(errno);
                 }
@@ -357,6 +372,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          (old_ptr, old_len, dirfd, ptr, len): (i32, i32, i32, i32, i32)| {
             Box::new(async move {
                 let (mut memory, wasi, budget) = parts(&mut caller)?;
+                budget.may_have_added = true;
                 if let Some(errno) = budget.check_entry() {
                     return Ok(errno);
                 }
@@ -384,6 +400,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         )| {
             Box::new(async move {
                 let (mut memory, wasi, budget) = parts(&mut caller)?;
+                budget.may_have_added = true;
                 if let Some(errno) = budget.check_entry() {
                     return Ok(errno);
                 }
@@ -445,6 +462,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
          (old_fd, old_ptr, old_len, new_fd, ptr, len): (i32, i32, i32, i32, i32, i32)| {
             Box::new(async move {
                 let (mut memory, wasi, budget) = parts(&mut caller)?;
+                budget.may_have_added = true;
                 let replaced = path_stat(wasi, &mut memory, new_fd, ptr, len).await;
                 let errno = p1::path_rename(
                     wasi,

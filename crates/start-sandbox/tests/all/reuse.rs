@@ -74,6 +74,43 @@ fn a_reused_instance_shows_nothing_of_the_last_execution() {
     assert!(!after.stdout.contains("True"), "{}", after.stdout);
 }
 
+/// Each way a guest can add a name to its folder, and a call that fails to: the restore
+/// skips emptying a folder only when no call could have added one, so each is tried alone.
+const ADDS_A_NAME: [&str; 7] = [
+    "open('/a', 'w').close()",
+    "import os; os.mkdir('/d')",
+    "import os; open('/a', 'w').close(); os.rename('/a', '/b')",
+    "import os; os.symlink('nowhere', '/l')",
+    "import os; open('/a', 'w').close(); os.link('/a', '/h')",
+    "import os; fd = os.open('/x', os.O_CREAT | os.O_WRONLY); os.close(fd)",
+    // Fails (no such folder) and adds nothing; the next call finds the folder empty anyway.
+    "try:\n    open('/missing/a', 'w')\nexcept OSError:\n    pass",
+];
+
+#[test]
+fn every_way_of_adding_a_name_is_emptied_before_reuse() {
+    let sandbox = reusing();
+    if !reuse_supported(&sandbox) {
+        return;
+    }
+    let limits = Limits::default();
+    for code in ADDS_A_NAME {
+        let made = sandbox.exec(code, &limits).unwrap();
+        assert_eq!(made.status, Status::Finished, "{code}: {}", made.stderr);
+        let before = sandbox.reused_instances();
+        // A call that touches no file: its own restore is the skipping kind.
+        let listed = sandbox
+            .exec("import os; print(sorted(os.listdir('/')))", &limits)
+            .unwrap();
+        assert_eq!(sandbox.reused_instances(), before + 1, "{code}: not reused");
+        assert_eq!(listed.stdout, "[]\n", "after {code}: {}", listed.stderr);
+        let again = sandbox
+            .exec("import os; print(sorted(os.listdir('/')))", &limits)
+            .unwrap();
+        assert_eq!(again.stdout, "[]\n", "two calls after {code}");
+    }
+}
+
 #[test]
 fn exceptions_and_exits_are_reused_traps_are_not() {
     let sandbox = reusing();
