@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -168,28 +168,32 @@ fn split(total: usize, workers: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Runs `args.iterations` timed executions split over one thread per runner (after
-/// `args.warmup` untimed ones each); a runner returns (milliseconds, finished cleanly).
+/// Runs `args.iterations` timed executions split over one thread per runner, after
+/// `args.warmup` untimed ones each. The warm-ups run on the runners' own threads at once, so
+/// that a shared sandbox holds one warm interpreter per thread when the clock starts, as it
+/// does in a steady state. A runner returns (milliseconds, finished cleanly).
 fn run_on_threads<R>(args: &BenchArgs, runners: &[R]) -> Result<(Vec<f64>, usize, Duration)>
 where
     R: Fn() -> Result<(f64, bool)> + Sync,
 {
-    for run in runners {
-        for _ in 0..args.warmup {
-            run()?;
-        }
-    }
     let progress = bar(args.iterations, args.json);
     let errors = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::with_capacity(args.iterations));
-    let started = Instant::now();
-    std::thread::scope(|scope| -> Result<()> {
+    // Every runner and this thread meet here once warm; a runner whose warm-up failed (or
+    // panicked) still arrives, so no one waits for it forever.
+    let warm = Barrier::new(runners.len() + 1);
+    let (started, joined) = std::thread::scope(|scope| {
         let handles: Vec<_> = split(args.iterations, runners.len())
             .into_iter()
             .zip(runners)
             .map(|(count, run)| {
-                let (progress, errors, latencies) = (&progress, &errors, &latencies);
+                let (progress, errors, latencies, warm) = (&progress, &errors, &latencies, &warm);
                 scope.spawn(move || -> Result<()> {
+                    let warmed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        (0..args.warmup).try_for_each(|_| run().map(drop))
+                    }));
+                    warm.wait();
+                    warmed.map_err(|_| anyhow::anyhow!("a bench worker panicked warming up"))??;
                     let mut mine = Vec::with_capacity(count);
                     for _ in 0..count {
                         let (ms, ok) = run()?;
@@ -207,12 +211,18 @@ where
                 })
             })
             .collect();
-        for h in handles {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("a bench worker thread panicked"))??;
-        }
-        Ok(())
-    })?;
+        warm.wait();
+        let started = Instant::now();
+        let joined = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a bench worker thread panicked"))?
+            })
+            .collect::<Result<Vec<()>>>();
+        (started, joined)
+    });
+    joined?;
     let elapsed = started.elapsed();
     progress.finish_and_clear();
     let latencies = latencies.into_inner().unwrap_or_else(|p| p.into_inner());
