@@ -14,6 +14,7 @@
 //! - `compile`: precompiled `.cwasm` files, verified and rebuilt when damaged.
 //! - `snapshot`: the pre-initialized snapshot (interpreter started, modules imported).
 //! - `reuse`: marking a snapshot safe to restore and reuse in place.
+//! - `preseed`: random generators the host seeds by writing their state.
 //! - `progress`: what the user sees while long work runs.
 //! - `runtime`: [`Runtime`], which ties the above together.
 
@@ -23,6 +24,7 @@ mod error;
 mod fetch;
 pub mod guest;
 pub mod pins;
+pub mod preseed;
 mod progress;
 pub mod reuse;
 mod runtime;

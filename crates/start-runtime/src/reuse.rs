@@ -85,8 +85,12 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, Error> {
 }
 
 /// Returns `wasm` with the reuse exports added when it is safe to reuse, else unchanged (and
-/// the reason).
-pub(crate) fn mark(wasm: &[u8]) -> Result<(Vec<u8>, Option<String>), Error> {
+/// the reason). The memory is also exported under each of `memory_aliases`: names that carry
+/// facts about the snapshot to the host (see [`crate::preseed`]).
+pub(crate) fn mark(
+    wasm: &[u8],
+    memory_aliases: &[String],
+) -> Result<(Vec<u8>, Option<String>), Error> {
     let found = scan(wasm)?;
     if !found.blockers.is_empty() {
         return Ok((
@@ -124,6 +128,9 @@ pub(crate) fn mark(wasm: &[u8]) -> Result<(Vec<u8>, Option<String>), Error> {
             }
             if let Some(m) = memory {
                 exports.export(REUSABLE_EXPORT, ExportKind::Memory, m);
+                for alias in memory_aliases {
+                    exports.export(alias, ExportKind::Memory, m);
+                }
                 marked = true;
             }
             module.section(&exports);
@@ -168,7 +175,7 @@ mod tests {
                 (data (i32.const 0) "hi"))"#,
         )
         .unwrap();
-        let (marked, why) = mark(&wasm).unwrap();
+        let (marked, why) = mark(&wasm, &[]).unwrap();
         assert_eq!(why, None);
         assert_eq!(
             exports(&marked),
@@ -195,7 +202,7 @@ mod tests {
                   data.drop $d))"#,
         )
         .unwrap();
-        let (same, why) = mark(&wasm).unwrap();
+        let (same, why) = mark(&wasm, &[]).unwrap();
         assert_eq!(same, wasm);
         let why = why.unwrap();
         assert!(

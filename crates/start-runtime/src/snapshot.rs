@@ -76,11 +76,14 @@ _AST = 0x400
 # lines: the fast path pays nothing.
 _pending = None
 
-def reseed(seed):
-    random.seed(seed)
+def seed_numpy(seed):
     np = sys.modules.get('numpy')
     if np is not None:
         np.random.seed(seed & 0xFFFFFFFF)
+
+def reseed(seed):
+    random.seed(seed)
+    seed_numpy(seed)
     # sympy draws from its own generator (randprime, random matrices, some algorithms); a
     # seed of its own, so its numbers are not `random`'s.
     sr = sys.modules.get('sympy.core.random')
@@ -97,10 +100,14 @@ def _exit_code(e):
     print(code, file=sys.stderr)
     return 1
 
-def run(seed, src, name='<string>'):
-    """A fresh program, compiled once as `python -c` or a script would be."""
+def run(seed, src, name='<string>', preseeded=False):
+    """A fresh program, compiled once as `python -c` or a script would be. `preseeded`: the
+    host has set the state of the generators `reseed` seeds by `seed()`; only numpy's is left."""
     global _pending
-    reseed(seed)
+    if preseeded:
+        seed_numpy(seed)
+    else:
+        reseed(seed)
     _pending = (name, src)
     try:
         exec(compile(src, name, 'exec'), _main.__dict__)
@@ -124,7 +131,7 @@ def cell(src, name):
         _quit(_exit_code(e))
 
 # Every turn the host sends after the snapshot starts with a header line whose first character
-# is NUL: `\0exec SEED NAME`, `\0cell NAME` or `\0seed SEED`. The host always writes it, so
+# is NUL: `\0exec SEED NAME`, `\0fresh SEED NAME`, `\0cell NAME` or `\0seed SEED`. The host always writes it, so
 # nothing in the user's text (which follows the header's newline) can choose the path; and NUL
 # never starts Python source (compile() rejects it), so a header cannot be mistaken for code.
 import _reactor
@@ -136,9 +143,9 @@ def _run_turn(text, name):
         return _repl_turn(text, name)
     nl = text.find('\n')
     kind, _, rest = text[1:nl].partition(' ')
-    if kind == 'exec':
+    if kind == 'exec' or kind == 'fresh':
         seed, _, name = rest.partition(' ')
-        return run(int(seed), text[nl + 1:], name)
+        return run(int(seed), text[nl + 1:], name, kind == 'fresh')
     if kind == 'cell':
         return cell(text[nl + 1:], rest)
     if kind == 'seed':
@@ -180,6 +187,16 @@ impl TurnText {
     pub fn exec(seed: u64, filename: &str, code: &str) -> Result<Self, Error> {
         check_filename(filename)?;
         Ok(TurnText(format!("\0exec {seed} {filename}\n{code}")))
+    }
+
+    /// [`TurnText::exec`] for a guest whose `random` and sympy generators the host has just
+    /// given fresh states (see [`crate::preseed`]): only numpy is seeded, from `seed`.
+    ///
+    /// # Errors
+    /// As [`TurnText::exec`].
+    pub fn fresh(seed: u64, filename: &str, code: &str) -> Result<Self, Error> {
+        check_filename(filename)?;
+        Ok(TurnText(format!("\0fresh {seed} {filename}\n{code}")))
     }
 
     /// One cell of a session, named `filename` in tracebacks (e.g. `<cell 3>`); the value of a
@@ -231,6 +248,17 @@ pub struct SnapshotSpec {
     pub heap_headroom_bytes: u32,
 }
 
+/// Programs run through the fresh-execution path before the snapshot when it warms up (see
+/// [`SnapshotSpec::steps`]): what typical small programs do (print, loop, call, import).
+const EXEC_PATH_WARM_UP: [&str; 3] = [
+    "print(1 + 1)",
+    "import math\nxs = [i * i for i in range(50)]\nprint(sum(xs), math.sqrt(2))",
+    "def f(a, b=2):\n    return a + b\nprint(f(1), 'x'.join(['a', 'b']))",
+];
+/// How many times each of [`EXEC_PATH_WARM_UP`] runs: CPython specializes an instruction
+/// after a few executions of it.
+const EXEC_PATH_WARM_UPS: usize = 4;
+
 /// Default of [`SnapshotSpec::heap_headroom_bytes`].
 pub const DEFAULT_HEAP_HEADROOM_BYTES: u32 = 32 << 20;
 
@@ -249,7 +277,10 @@ impl SnapshotSpec {
     /// A key naming this spec's snapshot in the cache.
     pub fn cache_key(&self) -> String {
         let steps = self.steps().join("\n---\n");
-        format!("snapshot v6 wizer 48.0.8 reuse-marked turn-headers\n{steps}")
+        format!(
+            "snapshot v7 wizer 48.0.8 reuse-marked turn-headers preseed-probed\n{}\n{steps}",
+            crate::preseed::PROBE
+        )
     }
 
     /// The Python sources run, in order, before the snapshot is taken.
@@ -293,12 +324,24 @@ impl SnapshotSpec {
                     .map(|m| m.warm_up.clone()),
             );
         }
+        if self.warm_up {
+            // The path every fresh execution takes (header, reseed, compile, run, print),
+            // taken a few times as real turns: its bytecode is specialized and its caches
+            // filled in the snapshot, so an execution neither redoes that nor writes (and has
+            // copied back) the pages it would touch doing it.
+            for _ in 0..EXEC_PATH_WARM_UPS {
+                for code in EXEC_PATH_WARM_UP {
+                    steps.push(format!("\0fresh 1 <warm-up>\n{code}"));
+                }
+            }
+        }
         // Leave `__main__` as a fresh interpreter has it: the preloads stay in `sys.modules`
         // but no names from the set-up linger in the user's namespace.
         steps.push(
             "def _clean(g=globals()):\n    for n in list(g):\n        \
              if not (n.startswith('__') and n.endswith('__')):\n            del g[n]\n\
-             import gc\ngc.collect()\n_clean()"
+             import gc\ngc.collect()\n_clean()\n\
+             __import__('sys').modules['_start']._pending = None"
                 .into(),
         );
         if self.heap_headroom_bytes > 0 {
@@ -409,8 +452,25 @@ pub(crate) fn build(
     .map_err(|e| Error::wasm("taking the snapshot", e))?;
     step.finish();
 
+    // After the snapshot, so that the probe changes nothing in it; the objects it reports on
+    // are where the snapshot has them.
+    let before = stdout.contents().len();
+    let mt_states = match turn(&mut store, &instance, crate::preseed::PROBE)? {
+        0 => {
+            let memory = instance
+                .get_memory(&mut store, "memory")
+                .ok_or_else(|| Error::wasm("finding memory", "the runtime exports no memory"))?;
+            crate::preseed::locate(&stdout.contents()[before..], memory.data(&store))
+        }
+        _ => Vec::new(),
+    };
+    let aliases: Vec<String> = mt_states
+        .iter()
+        .map(|&a| crate::preseed::export_name(a))
+        .collect();
+
     let step = progress.spinner("checking the snapshot for in-place reuse");
-    let (snapshot, not_reusable) = crate::reuse::mark(&snapshot)?;
+    let (snapshot, not_reusable) = crate::reuse::mark(&snapshot, &aliases)?;
     step.finish();
     if let Some(why) = not_reusable {
         progress.note(&format!(
@@ -465,6 +525,8 @@ mod tests {
         let cell = TurnText::cell("<cell 3>", "#start:exec 1\nx").unwrap();
         assert_eq!(cell.as_str(), "\0cell <cell 3>\n#start:exec 1\nx");
         assert_eq!(TurnText::reseed(7).as_str(), "\0seed 7\n");
+        let fresh = TurnText::fresh(9, "<string>", "pass").unwrap();
+        assert_eq!(fresh.as_str(), "\0fresh 9 <string>\npass");
         assert!(HELPER_SOURCE.contains("text.startswith('\\0')"));
     }
 

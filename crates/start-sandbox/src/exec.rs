@@ -9,6 +9,7 @@ use wasmtime::{Engine, InstancePre, Linker};
 
 use crate::engine::{self, EngineSettings, EpochTicker};
 use crate::instance::{Arming, Guest, HostState, TurnBudget};
+use crate::preseed::Generators;
 use crate::recycle::Recycler;
 use crate::{Error, Limits, MAX_CODE_BYTES, MAX_STDIN_BYTES, Outcome};
 
@@ -68,6 +69,8 @@ pub(crate) struct Flavor {
     pub pre: InstancePre<HostState>,
     pub metered: bool,
     pub recycler: Option<Recycler>,
+    /// The random generators whose state the host writes before a fresh execution.
+    pub generators: Generators,
     _ticker: EpochTicker,
 }
 
@@ -186,11 +189,13 @@ fn build_flavor(runtime: &Runtime, options: &SandboxOptions, fuel: bool) -> Resu
     } else {
         None
     };
+    let generators = Generators::of(&compiled.module);
     Ok(Flavor {
         engine,
         pre,
         metered: fuel,
         recycler,
+        generators,
         _ticker: ticker,
     })
 }
@@ -203,6 +208,7 @@ impl Flavor {
             pre,
             metered: _,
             recycler,
+            generators: _,
             _ticker,
         } = self;
         if let Some(recycler) = recycler {
@@ -374,12 +380,24 @@ impl Sandbox {
     ) -> Result<(Outcome, Cleanup), Error> {
         check_code(code)?;
         let (mut guest, flavor) = self.ready_guest(limits)?;
-        let seed = match limits.seed {
-            Some(seed) => seed,
-            None => fresh_seed()?,
+        // An explicit seed is Python's own `random.seed(seed)`, in the guest; otherwise the
+        // host writes fresh generator states where the snapshot lets it (much cheaper).
+        let (source, preset) = match limits.seed {
+            Some(seed) => (
+                TurnText::exec(seed, DEFAULT_EXEC_FILENAME, code)?,
+                Vec::new(),
+            ),
+            None if !flavor.generators.is_empty() => {
+                let draw = flavor.generators.draw()?;
+                let source = TurnText::fresh(draw.numpy_seed, DEFAULT_EXEC_FILENAME, code)?;
+                (source, draw.writes)
+            }
+            None => (
+                TurnText::exec(fresh_seed()?, DEFAULT_EXEC_FILENAME, code)?,
+                Vec::new(),
+            ),
         };
-        let source = TurnText::exec(seed, DEFAULT_EXEC_FILENAME, code)?;
-        let (outcome, _alive) = guest.turn(&source, &budget(limits))?;
+        let (outcome, _alive) = guest.turn_preset(&source, &budget(limits), &preset)?;
         let cleanup = Cleanup {
             finished: Some((guest, flavor)),
             sandbox: self.clone(),

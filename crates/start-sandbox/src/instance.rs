@@ -318,6 +318,18 @@ impl Guest {
     /// is still usable (it is not after any trap). A [`TurnText`] always carries the host's
     /// header, so the user's code cannot choose how the guest runs it.
     pub fn turn(&mut self, turn: &TurnText, budget: &TurnBudget) -> Result<(Outcome, bool), Error> {
+        self.turn_preset(turn, budget, &[])
+    }
+
+    /// [`Guest::turn`], first writing each `(offset, bytes)` of `preset` into linear memory
+    /// (the generator states of [`crate::preseed`]). The writes count as the call's: a page
+    /// they make private is seen by the restore like one the guest wrote.
+    pub fn turn_preset(
+        &mut self,
+        turn: &TurnText,
+        budget: &TurnBudget,
+        preset: &[(usize, Vec<u8>)],
+    ) -> Result<(Outcome, bool), Error> {
         let source = turn.as_str();
         let len = i32::try_from(source.len())
             .map_err(|_| Error::Invalid("code larger than 2 GiB".into()))?;
@@ -339,6 +351,9 @@ impl Guest {
         let (store, memory, alloc, turn) = (&mut self.store, self.memory, &self.alloc, &self.turn);
         let raw = block_on(async {
             let call = async {
+                for (offset, bytes) in preset {
+                    memory.write(&mut *store, *offset, bytes)?;
+                }
                 let ptr = alloc.call_async(&mut *store, len).await?;
                 memory.write(&mut *store, ptr as u32 as usize, source.as_bytes())?;
                 turn.call_async(&mut *store, (ptr, len)).await

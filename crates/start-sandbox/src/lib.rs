@@ -14,7 +14,8 @@
 //! `engine` (wasmtime configuration and the epoch ticker), `output` (capped output pipes),
 //! `exec` ([`Sandbox`] and fresh executions), `instance` (one live guest), `recycle` (restoring
 //! a finished guest to the snapshot's exact state so the next execution reuses it), `pagemap`
-//! (which pages a guest wrote, from Linux's `PAGEMAP_SCAN`), `scratch` (the guest's private
+//! (which pages a guest wrote, from Linux's `PAGEMAP_SCAN`), `preseed` (fresh random generator
+//! states the host writes before an execution), `scratch` (the guest's private
 //! folder, emptied and removed without recursion, however deep the guest made it), `quota`
 //! (the file budget, [`FileLimits`], metered in the WASI calls), `session` ([`Session`]: a
 //! persistent interpreter across turns).
@@ -51,6 +52,8 @@ mod instance;
 mod output;
 #[cfg(feature = "runtime")]
 mod pagemap;
+#[cfg(feature = "runtime")]
+mod preseed;
 #[cfg(feature = "runtime")]
 mod quota;
 #[cfg(feature = "runtime")]

@@ -329,6 +329,26 @@ mod tests {
             "no restore skipped its scan"
         );
 
+        // A fresh execution whose generator states the host wrote is restored exactly too.
+        assert!(
+            !flavor.generators.is_empty(),
+            "the default snapshot records no generators the host may seed"
+        );
+        let draw = flavor.generators.draw().unwrap();
+        let code = "import random; x = random.random()";
+        let source = start_runtime::TurnText::fresh(draw.numpy_seed, "<string>", code).unwrap();
+        let (outcome, _) = guest
+            .turn_preset(&source, &budget(&Limits::default()), &draw.writes)
+            .unwrap();
+        assert_eq!(
+            outcome.status,
+            crate::Status::Finished,
+            "{}",
+            outcome.stderr
+        );
+        recycler.restore(&mut guest).unwrap();
+        assert_memory_is_the_templates(recycler, &mut guest, code);
+
         // And it runs again like a fresh one.
         let (again, _) = guest
             .turn(

@@ -112,6 +112,37 @@ fn sympys_own_generator_is_reseeded_too() {
 }
 
 #[test]
+fn the_host_written_generator_states_are_fresh_independent_and_unused() {
+    // Without a seed the host writes each generator's state (see `preseed`): every one differs
+    // from call to call and from the others, and none has been drawn from yet.
+    let code = "import random, sympy.core.random as sr\n\
+                gens = [random._inst, sr.rng, sr._assumptions_rng]\n\
+                print([g.getstate()[1][-1] for g in gens], len({g.getstate() for g in gens}))\n\
+                print(random.gauss(0, 1) != random.gauss(0, 1), sr._assumptions_rng.random())";
+    let a = run(code);
+    assert_eq!(a.status, Status::Finished, "{}", a.stderr);
+    let b = run(code);
+    let (a1, a2) = a.stdout.split_once('\n').unwrap();
+    assert_eq!(a1, "[624, 624, 624] 3", "{}", a.stdout);
+    assert_eq!(b.stdout.split_once('\n').unwrap().0, a1);
+    assert!(a2.starts_with("True "), "{a2}");
+    assert_ne!(
+        a2,
+        b.stdout.split_once('\n').unwrap().1,
+        "sympy's second generator replays"
+    );
+    // An explicit seed is CPython's own `random.seed`: the numbers any CPython gives.
+    let seeded = Limits {
+        seed: Some(7),
+        ..Limits::default()
+    };
+    let out = sandbox()
+        .exec("import random; print(random.random())", &seeded)
+        .unwrap();
+    assert_eq!(out.stdout, "0.32383276483316237\n");
+}
+
+#[test]
 fn nothing_leaks_between_calls() {
     let first = run(
         "open('/leak.txt', 'w').write('x'); import os; os.makedirs('/tmp/d', exist_ok=True); X = 1; print('ok')",
