@@ -2,7 +2,7 @@
 //! execution's call, so that the guest seeds only numpy (see `start_runtime::preseed` for why
 //! and for how the snapshot records where the generators are).
 
-use rand_chacha::ChaCha12Rng;
+use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use start_runtime::preseed::{MT_INDEX_OFFSET, MT_STATE_OFFSET, MT_WORDS};
 
@@ -38,7 +38,7 @@ impl Generators {
         self.addresses.is_empty()
     }
 
-    /// Fresh, independent states for every generator (from a ChaCha12 stream keyed by the
+    /// Fresh, independent states for every generator (from a ChaCha8 stream keyed by the
     /// operating system's CSPRNG), each with `index` at `N` so the first draw regenerates, as
     /// after CPython's own seeding, and a seed for numpy from the same stream.
     pub fn draw(&self) -> Result<Draw, Error> {
@@ -47,7 +47,7 @@ impl Generators {
             action: "drawing random generator states",
             source: std::io::Error::other(e.to_string()),
         })?;
-        let mut rng = ChaCha12Rng::from_seed(key);
+        let mut rng = ChaCha8Rng::from_seed(key);
         let numpy_seed = rng.next_u64();
         let writes = self
             .addresses
