@@ -4,9 +4,10 @@
 //!
 //! The snapshot also defines the [`default_modules`] from source (the judge's harness), so that
 //! an execution imports them without compiling them, and a small host-helper module, `_start`,
-//! that every fresh execution calls: it reseeds `random`, numpy's global generator and sympy's own (a snapshot would
-//! otherwise replay the same random numbers in every instance), then runs the user's code as
-//! `__main__`.
+//! that every fresh execution calls: it reseeds `random`, numpy's global generator and sympy's
+//! own (a snapshot would otherwise replay the same random numbers in every instance), or only
+//! numpy's when the host has written the others' states (see [`crate::preseed`]), then runs
+//! the user's code as `__main__`.
 
 use std::path::Path;
 

@@ -177,8 +177,9 @@ pub struct Limits {
     /// What the guest reads from stdin (default: nothing, i.e. end of file at once). At most
     /// [`MAX_STDIN_BYTES`].
     pub stdin: String,
-    /// Seed for `random` and numpy's global generator; `None` (default) draws a fresh one from
-    /// host entropy per call. Set it to replay a run exactly.
+    /// Seed for `random`, sympy's and numpy's generators, as Python's own `random.seed(seed)`
+    /// would seed them; `None` (default) gives them fresh states from host entropy per call.
+    /// Set it to replay a run exactly.
     pub seed: Option<u64>,
     /// What the guest may keep in its scratch folder and hold open.
     pub files: FileLimits,
