@@ -103,12 +103,13 @@ def _exit_code(e):
 
 def run(seed, src, name='<string>', preseeded=False):
     """A fresh program, compiled once as `python -c` or a script would be. `preseeded`: the
-    host has set the state of the generators `reseed` seeds by `seed()`; only numpy's is left."""
+    host has set the state of `random`'s and sympy's generators, and numpy's too when `seed`
+    is None."""
     global _pending
-    if preseeded:
-        seed_numpy(seed)
-    else:
+    if not preseeded:
         reseed(seed)
+    elif seed is not None:
+        seed_numpy(seed)
     _pending = (name, src)
     try:
         exec(compile(src, name, 'exec'), _main.__dict__)
@@ -132,7 +133,7 @@ def cell(src, name):
         _quit(_exit_code(e))
 
 # Every turn the host sends after the snapshot starts with a header line whose first character
-# is NUL: `\0exec SEED NAME`, `\0fresh SEED NAME`, `\0cell NAME` or `\0seed SEED`. The host always writes it, so
+# is NUL: `\0exec SEED NAME`, `\0fresh SEED|- NAME`, `\0cell NAME` or `\0seed SEED`. The host always writes it, so
 # nothing in the user's text (which follows the header's newline) can choose the path; and NUL
 # never starts Python source (compile() rejects it), so a header cannot be mistaken for code.
 import _reactor
@@ -144,9 +145,12 @@ def _run_turn(text, name):
         return _repl_turn(text, name)
     nl = text.find('\n')
     kind, _, rest = text[1:nl].partition(' ')
-    if kind == 'exec' or kind == 'fresh':
+    if kind == 'exec':
         seed, _, name = rest.partition(' ')
-        return run(int(seed), text[nl + 1:], name, kind == 'fresh')
+        return run(int(seed), text[nl + 1:], name)
+    if kind == 'fresh':
+        seed, _, name = rest.partition(' ')
+        return run(None if seed == '-' else int(seed), text[nl + 1:], name, True)
     if kind == 'cell':
         return cell(text[nl + 1:], rest)
     if kind == 'seed':
@@ -191,12 +195,14 @@ impl TurnText {
     }
 
     /// [`TurnText::exec`] for a guest whose `random` and sympy generators the host has just
-    /// given fresh states (see [`crate::preseed`]): only numpy is seeded, from `seed`.
+    /// given fresh states (see [`crate::preseed`]): numpy is seeded from `numpy_seed`, or left
+    /// as the host wrote it too when that is `None`.
     ///
     /// # Errors
     /// As [`TurnText::exec`].
-    pub fn fresh(seed: u64, filename: &str, code: &str) -> Result<Self, Error> {
+    pub fn fresh(numpy_seed: Option<u64>, filename: &str, code: &str) -> Result<Self, Error> {
         check_filename(filename)?;
+        let seed = numpy_seed.map_or_else(|| "-".to_string(), |s| s.to_string());
         Ok(TurnText(format!("\0fresh {seed} {filename}\n{code}")))
     }
 
@@ -456,19 +462,16 @@ pub(crate) fn build(
     // After the snapshot, so that the probe changes nothing in it; the objects it reports on
     // are where the snapshot has them.
     let before = stdout.contents().len();
-    let mt_states = match turn(&mut store, &instance, crate::preseed::PROBE)? {
+    let located = match turn(&mut store, &instance, crate::preseed::PROBE)? {
         0 => {
             let memory = instance
                 .get_memory(&mut store, "memory")
                 .ok_or_else(|| Error::wasm("finding memory", "the runtime exports no memory"))?;
             crate::preseed::locate(&stdout.contents()[before..], memory.data(&store))
         }
-        _ => Vec::new(),
+        _ => crate::preseed::Located::default(),
     };
-    let aliases: Vec<String> = mt_states
-        .iter()
-        .map(|&a| crate::preseed::export_name(a))
-        .collect();
+    let aliases = crate::preseed::export_names(&located);
 
     let step = progress.spinner("checking the snapshot for in-place reuse");
     let (snapshot, not_reusable) = crate::reuse::mark(&snapshot, &aliases)?;
@@ -526,8 +529,10 @@ mod tests {
         let cell = TurnText::cell("<cell 3>", "#start:exec 1\nx").unwrap();
         assert_eq!(cell.as_str(), "\0cell <cell 3>\n#start:exec 1\nx");
         assert_eq!(TurnText::reseed(7).as_str(), "\0seed 7\n");
-        let fresh = TurnText::fresh(9, "<string>", "pass").unwrap();
+        let fresh = TurnText::fresh(Some(9), "<string>", "pass").unwrap();
         assert_eq!(fresh.as_str(), "\0fresh 9 <string>\npass");
+        let all = TurnText::fresh(None, "<string>", "pass").unwrap();
+        assert_eq!(all.as_str(), "\0fresh - <string>\npass");
         assert!(HELPER_SOURCE.contains("text.startswith('\\0')"));
     }
 

@@ -115,15 +115,18 @@ fn sympys_own_generator_is_reseeded_too() {
 fn the_host_written_generator_states_are_fresh_independent_and_unused() {
     // Without a seed the host writes each generator's state (see `preseed`): every one differs
     // from call to call and from the others, and none has been drawn from yet.
-    let code = "import random, sympy.core.random as sr\n\
+    let code = "import random, sympy.core.random as sr, numpy as np\n\
                 gens = [random._inst, sr.rng, sr._assumptions_rng]\n\
-                print([g.getstate()[1][-1] for g in gens], len({g.getstate() for g in gens}))\n\
-                print(random.gauss(0, 1) != random.gauss(0, 1), sr._assumptions_rng.random())";
+                n = np.random.mtrand._rand.get_state()\n\
+                print([g.getstate()[1][-1] for g in gens], len({g.getstate() for g in gens}), \
+                n[2], n[3], n[1][0] >> 31, n[1].tolist() == gens[0].getstate()[1][:-1])\n\
+                print(random.gauss(0, 1) != random.gauss(0, 1), sr._assumptions_rng.random(), \
+                np.random.standard_normal())";
     let a = run(code);
     assert_eq!(a.status, Status::Finished, "{}", a.stderr);
     let b = run(code);
     let (a1, a2) = a.stdout.split_once('\n').unwrap();
-    assert_eq!(a1, "[624, 624, 624] 3", "{}", a.stdout);
+    assert_eq!(a1, "[624, 624, 624] 3 624 0 1 False", "{}", a.stdout);
     assert_eq!(b.stdout.split_once('\n').unwrap().0, a1);
     assert!(a2.starts_with("True "), "{a2}");
     assert_ne!(
