@@ -6,8 +6,8 @@
 //! an execution imports them without compiling them, and a small host-helper module, `_start`,
 //! that every fresh execution calls: it reseeds `random`, numpy's global generator and sympy's
 //! own (a snapshot would otherwise replay the same random numbers in every instance), or only
-//! numpy's when the host has written the others' states (see [`crate::preseed`]), then runs
-//! the user's code as `__main__`.
+//! those whose states the host has not written (see [`crate::preseed`]), then runs the user's
+//! code as `__main__`.
 
 use std::path::Path;
 
