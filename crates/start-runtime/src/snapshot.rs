@@ -133,9 +133,10 @@ def cell(src, name):
         _quit(_exit_code(e))
 
 # Every turn the host sends after the snapshot starts with a header line whose first character
-# is NUL: `\0exec SEED NAME`, `\0fresh SEED|- NAME`, `\0cell NAME` or `\0seed SEED`. The host always writes it, so
-# nothing in the user's text (which follows the header's newline) can choose the path; and NUL
-# never starts Python source (compile() rejects it), so a header cannot be mistaken for code.
+# is NUL: `\0exec SEED NAME`, `\0fresh SEED|- NAME`, `\0cell NAME` or `\0seed SEED`. The host
+# always writes it, so nothing in the user's text (which follows the header's newline) can
+# choose the path; and NUL never starts Python source (compile() rejects it), so a header
+# cannot be mistaken for code.
 import _reactor
 _repl_turn = _reactor._run_turn
 

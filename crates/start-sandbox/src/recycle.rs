@@ -262,6 +262,28 @@ mod tests {
         assert_eq!(first_difference, None, "memory differs after {code:?}");
     }
 
+    /// Runs `source` (its generator states `preset`), expects it to finish, restores the guest
+    /// and checks its memory is the template's; returns the bytes the restore copied.
+    fn run_and_restore(
+        recycler: &Recycler,
+        guest: &mut Guest,
+        source: &start_runtime::TurnText,
+        preset: &[(usize, Vec<u8>)],
+    ) -> usize {
+        let (outcome, _) = guest
+            .turn_preset(source, &budget(&Limits::default()), preset)
+            .unwrap();
+        assert_eq!(
+            outcome.status,
+            crate::Status::Finished,
+            "{}",
+            outcome.stderr
+        );
+        let copied = recycler.restore(guest).unwrap();
+        assert_memory_is_the_templates(recycler, guest, source.as_str());
+        copied
+    }
+
     #[test]
     fn a_restored_guest_equals_the_template_byte_for_byte() {
         let sandbox = Sandbox::new(SandboxOptions {
@@ -281,17 +303,8 @@ mod tests {
         let code = "import sympy, random\nx = sympy.factorint(2**64 - 1)\n\
                     open('/f', 'w').write(str(x))\nimport builtins; builtins.y = random.random()";
         let source = start_runtime::TurnText::exec(7, "<string>", code).unwrap();
-        let (outcome, _) = guest.turn(&source, &budget(&Limits::default())).unwrap();
-        assert_eq!(
-            outcome.status,
-            crate::Status::Finished,
-            "{}",
-            outcome.stderr
-        );
-
-        let copied = recycler.restore(&mut guest).unwrap();
+        let copied = run_and_restore(recycler, &mut guest, &source, &[]);
         assert!(copied > 0);
-        assert_memory_is_the_templates(recycler, &mut guest, code);
         let (instance, store) = guest.instance_mut();
         for (name, value) in &recycler.template.globals {
             let now = instance
@@ -314,15 +327,7 @@ mod tests {
         let unscanned_before = recycler.unscanned.load(Ordering::Relaxed);
         for code in programs {
             let source = start_runtime::TurnText::exec(7, "<string>", code).unwrap();
-            let (outcome, _) = guest.turn(&source, &budget(&Limits::default())).unwrap();
-            assert_eq!(
-                outcome.status,
-                crate::Status::Finished,
-                "{}",
-                outcome.stderr
-            );
-            recycler.restore(&mut guest).unwrap();
-            assert_memory_is_the_templates(recycler, &mut guest, code);
+            run_and_restore(recycler, &mut guest, &source, &[]);
         }
         assert!(
             recycler.unscanned.load(Ordering::Relaxed) > unscanned_before,
@@ -335,19 +340,9 @@ mod tests {
             "the default snapshot records no generators the host may seed"
         );
         let draw = flavor.generators.draw().unwrap();
-        let code = "import random; x = random.random()";
+        let code = "import random, numpy; x = random.random(), numpy.random.rand()";
         let source = start_runtime::TurnText::fresh(draw.numpy_seed, "<string>", code).unwrap();
-        let (outcome, _) = guest
-            .turn_preset(&source, &budget(&Limits::default()), &draw.writes)
-            .unwrap();
-        assert_eq!(
-            outcome.status,
-            crate::Status::Finished,
-            "{}",
-            outcome.stderr
-        );
-        recycler.restore(&mut guest).unwrap();
-        assert_memory_is_the_templates(recycler, &mut guest, code);
+        run_and_restore(recycler, &mut guest, &source, &draw.writes);
 
         // And it runs again like a fresh one.
         let (again, _) = guest
